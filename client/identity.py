@@ -1,0 +1,159 @@
+"""Customer identity on the edge: a ``CustomerRef`` becomes one pseudonym, nothing else.
+
+The strongest identifier present is used, in the order phone > e-mail > resident-ID number >
+account id, so that every channel that knows a customer's phone number maps that customer
+to the same pseudonym (the tenant key is shared by a tenant's edges). A malformed strongest
+identifier is *refused*, not skipped in favour of a weaker one: falling back would silently
+split one person into two pseudonyms. Reasons name the identifier kind, never its value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from privacy import IdentifierError, IdentifierKind, Pseudonymizer
+
+from .schemas import CustomerRef
+
+logger = logging.getLogger(__name__)
+
+#: Identifier kinds in the order they are preferred.
+IDENTIFIER_PRECEDENCE: tuple[IdentifierKind, ...] = (
+    IdentifierKind.PHONE,
+    IdentifierKind.EMAIL,
+    IdentifierKind.ID_NUMBER,
+    IdentifierKind.ACCOUNT_ID,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Outcome of resolving a customer reference.
+
+    Parameters
+    ----------
+    subject : str or None
+        The pseudonym, or ``None`` when the reference was refused.
+    kind : IdentifierKind or None
+        Which identifier produced (or failed to produce) the pseudonym.
+    reason : str or None
+        Why the reference was refused: a field path and a reason, never the value.
+    """
+
+    subject: str | None
+    kind: IdentifierKind | None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether a pseudonym was produced."""
+        return self.subject is not None
+
+
+def strongest_identifier(ref: CustomerRef) -> tuple[IdentifierKind, str] | None:
+    """Return the strongest non-empty identifier of ``ref`` with its kind.
+
+    Parameters
+    ----------
+    ref : CustomerRef
+        The validated customer reference.
+
+    Returns
+    -------
+    tuple[IdentifierKind, str] or None
+        ``(kind, raw value)``, or ``None`` if every identifier is empty.
+    """
+    for kind in IDENTIFIER_PRECEDENCE:
+        value = getattr(ref, kind.value)
+        if value is not None and value.strip():
+            return kind, value
+    return None
+
+
+class IdentityResolver:
+    """Turns customer references into pseudonyms, with a bounded in-memory cache.
+
+    The cache keeps recently seen ``(kind, raw identifier) -> pseudonym`` pairs in the edge
+    process's memory only (never on disk), because phone-number parsing dominates the cost
+    of ingestion when one customer has many events.
+
+    Parameters
+    ----------
+    pseudonymizer : Pseudonymizer
+        Holds the tenant key.
+    cache_size : int
+        Maximum number of cached identifiers; the cache is cleared when it is full.
+    """
+
+    def __init__(self, pseudonymizer: Pseudonymizer, *, cache_size: int = 100_000) -> None:
+        if cache_size < 0:
+            raise ValueError("cache_size must be >= 0")
+        self._pseudonymizer = pseudonymizer
+        self._cache: dict[tuple[IdentifierKind, str], Resolution] = {}
+        self._cache_size = cache_size
+
+    def __repr__(self) -> str:
+        return f"IdentityResolver(cached={len(self._cache)})"
+
+    def resolve(self, ref: CustomerRef) -> Resolution:
+        """Return the pseudonym of ``ref``'s strongest identifier, or why it was refused.
+
+        Parameters
+        ----------
+        ref : CustomerRef
+            The validated customer reference.
+
+        Returns
+        -------
+        Resolution
+            With ``subject`` set, or with ``reason`` such as
+            ``"customer.phone: cannot normalise phone: not a phone number"``.
+        """
+        found = strongest_identifier(ref)
+        if found is None:
+            return Resolution(None, None, "customer: no usable identifier")
+        key = found
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        kind, value = found
+        try:
+            result = Resolution(self._pseudonymizer.pseudonym(kind, value), kind)
+        except IdentifierError as exc:
+            # IdentifierError messages carry the kind and a reason, never the value.
+            result = Resolution(None, kind, f"customer.{kind.value}: {exc}")
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        if self._cache_size:
+            self._cache[key] = result
+        return result
+
+
+def pseudonym_for(ref: CustomerRef, pseudonymizer: Pseudonymizer) -> str:
+    """Return the pseudonym of ``ref`` (no cache), raising when it cannot be formed.
+
+    Parameters
+    ----------
+    ref : CustomerRef
+        The validated customer reference.
+    pseudonymizer : Pseudonymizer
+        Holds the tenant key.
+
+    Returns
+    -------
+    str
+        ``ps_`` followed by 64 hex digits.
+
+    Raises
+    ------
+    IdentifierError
+        If the strongest identifier cannot be normalised (the value is not echoed).
+    ValueError
+        If ``ref`` holds no non-empty identifier.
+    """
+    found = strongest_identifier(ref)
+    if found is None:
+        raise ValueError("customer reference holds no non-empty identifier")
+    kind, value = found
+    return pseudonymizer.pseudonym(kind, value)

@@ -1,0 +1,84 @@
+"""Input schema of an edge: one JSON object per line, discriminated by ``kind``.
+
+Three kinds arrive from the channel systems: behaviour ``event``s, customer ``message``s and
+``consent`` decisions. Each names its customer through a ``customer`` object holding at least
+one strong identifier; the edge turns it into a pseudonym and never stores the identifier.
+The schema is documented for users in ``docs/edge-input.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from models import Channel, EventType
+
+
+class CustomerRef(BaseModel):
+    """Identifiers of the customer an input line is about (at least one is required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    id_number: str | None = Field(default=None, max_length=32)
+    account_id: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CustomerRef:
+        if not any((self.phone, self.email, self.id_number, self.account_id)):
+            raise ValueError("customer needs at least one of phone, email, id_number, account_id")
+        return self
+
+
+class EventLine(BaseModel):
+    """A behaviour event (page view, purchase, complaint, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["event"]
+    event_id: str = Field(min_length=1, max_length=128)
+    type: EventType
+    channel: Channel
+    ts: AwareDatetime
+    customer: CustomerRef
+    category: str | None = Field(default=None, max_length=64)
+    amount: float | None = Field(default=None, ge=-10_000_000.0, le=10_000_000.0)
+    currency: str = Field(default="CNY", pattern=r"^[A-Za-z]{3}$")
+    session_id: str | None = Field(default=None, max_length=128)
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
+class MessageLine(BaseModel):
+    """A customer message; its text is PII-masked before it is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["message"]
+    message_id: str = Field(min_length=1, max_length=128)
+    channel: Channel
+    ts: AwareDatetime
+    customer: CustomerRef
+    text: str = Field(min_length=1, max_length=5000)
+    lang: Literal["zh", "en"] = "zh"
+
+
+class ConsentLine(BaseModel):
+    """A consent decision collected at the channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["consent"]
+    consent_id: str = Field(min_length=1, max_length=128)
+    channel: Channel
+    ts: AwareDatetime
+    customer: CustomerRef
+    purpose: str = Field(min_length=1, max_length=40)
+    status: Literal["granted", "withdrawn", "revoked", "expired"]
+    notice_version: str = Field(min_length=1, max_length=40)
+    separate: bool = False
+    expires_at: AwareDatetime | None = None
+
+
+InputLine = Annotated[EventLine | MessageLine | ConsentLine, Field(discriminator="kind")]

@@ -1,0 +1,256 @@
+"""The field catalogue: which profile fields exist, what they mean and who may use them.
+
+The catalogue is data (``consent/data/catalogue.yaml``), validated into frozen pydantic
+models when it is loaded. Validation reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CatalogueError, FieldNotCataloguedError
+from .purposes import Purpose
+
+
+class Sensitivity(StrEnum):
+    """Sensitivity class of a field (PIPL Art. 28)."""
+
+    NORMAL = "normal"
+    SENSITIVE = "sensitive"
+
+
+class ValueType(StrEnum):
+    """Shape of a field's value."""
+
+    TAG = "tag"
+    NUMBER = "number"
+    STRING = "string"
+    BOOLEAN = "boolean"
+
+
+class LegalBasis(StrEnum):
+    """Legal basis for processing (PIPL Art. 13; there is no legitimate-interest basis)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+
+
+class FieldSpec(BaseModel):
+    """One catalogued profile field.
+
+    Parameters
+    ----------
+    name : str
+        Dotted field name, e.g. ``tag.high_purchasing_power``.
+    category : str
+        Data category in dotted form (fideslang style).
+    sensitivity : Sensitivity
+        ``sensitive`` fields need separate consent and encryption at rest.
+    value_type : ValueType
+        Shape of the value.
+    purposes : tuple[Purpose, ...]
+        Purposes for which the field may be stored and read.
+    legal_basis : LegalBasis
+        Basis relied on for processing.
+    retention_days : int
+        Days after which the server deletes the field.
+    meaning_zh, meaning_en : str
+        What the field means, in Chinese and English.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", max_length=80)
+    category: str
+    sensitivity: Sensitivity
+    value_type: ValueType
+    purposes: tuple[Purpose, ...] = Field(min_length=1)
+    legal_basis: LegalBasis
+    retention_days: int = Field(gt=0)
+    meaning_zh: str = Field(min_length=1)
+    meaning_en: str = Field(min_length=1)
+
+    @property
+    def needs_separate_consent(self) -> bool:
+        """Whether storing this field needs separate consent (PIPL Art. 29)."""
+        return self.sensitivity is Sensitivity.SENSITIVE
+
+    def value_problems(self, value: Any) -> list[str]:
+        """Return why ``value`` does not fit this field (empty when it fits).
+
+        Parameters
+        ----------
+        value : Any
+            A decoded JSON value.
+
+        Returns
+        -------
+        list[str]
+            Problems naming the field and the expected shape, never the value itself.
+        """
+        ok: bool
+        if self.value_type is ValueType.TAG:
+            ok = isinstance(value, bool)
+        elif self.value_type is ValueType.NUMBER:
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(float(value))
+            )
+        elif self.value_type is ValueType.STRING:
+            ok = isinstance(value, str) and 0 < len(value) <= 64
+        else:
+            ok = isinstance(value, bool)
+        if ok:
+            return []
+        expected = {
+            ValueType.TAG: "a boolean tag value",
+            ValueType.NUMBER: "a finite number",
+            ValueType.STRING: "a string of 1-64 characters",
+            ValueType.BOOLEAN: "a boolean",
+        }[self.value_type]
+        return [f"field {self.name!r} expects {expected}"]
+
+
+class FieldCatalogue(BaseModel):
+    """The validated set of catalogued fields.
+
+    Parameters
+    ----------
+    version : str
+        Version label of the catalogue document.
+    fields : tuple[FieldSpec, ...]
+        Field specifications; names are unique.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    fields: tuple[FieldSpec, ...]
+
+    def __iter__(self) -> Iterator[FieldSpec]:  # type: ignore[override]
+        return iter(self.fields)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    @cached_property
+    def by_name(self) -> Mapping[str, FieldSpec]:
+        """Field specifications keyed by name (built once; the catalogue is immutable)."""
+        return MappingProxyType({f.name: f for f in self.fields})
+
+    def get(self, name: str) -> FieldSpec:
+        """Return the specification of field ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Field name.
+
+        Returns
+        -------
+        FieldSpec
+            The catalogued specification.
+
+        Raises
+        ------
+        FieldNotCataloguedError
+            If the field is not catalogued.
+        """
+        spec = self.by_name.get(name)
+        if spec is None:
+            raise FieldNotCataloguedError(name)
+        return spec
+
+    def fields_for(self, purpose: Purpose) -> tuple[FieldSpec, ...]:
+        """Return the fields that may be used for ``purpose``."""
+        return tuple(f for f in self.fields if purpose in f.purposes)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FieldCatalogue:
+        """Validate a decoded catalogue document, reporting every problem at once.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            The decoded YAML or JSON document.
+
+        Returns
+        -------
+        FieldCatalogue
+            The validated catalogue.
+
+        Raises
+        ------
+        CatalogueError
+            Listing every invalid entry and every duplicated name.
+        """
+        problems: list[str] = []
+        raw_fields = data.get("fields") if isinstance(data, Mapping) else None
+        if not isinstance(raw_fields, list) or not raw_fields:
+            raise CatalogueError(["'fields' must be a non-empty list"])
+        specs: list[FieldSpec] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_fields):
+            try:
+                spec = FieldSpec.model_validate(raw)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(p) for p in err["loc"])
+                    problems.append(f"fields[{index}].{loc}: {err['msg']}")
+                continue
+            if spec.name in seen:
+                problems.append(f"fields[{index}]: duplicate field name {spec.name!r}")
+            seen.add(spec.name)
+            specs.append(spec)
+        if problems:
+            raise CatalogueError(problems)
+        return cls(version=str(data.get("version", "unversioned")), fields=tuple(specs))
+
+    @classmethod
+    def load(cls, path: Path) -> FieldCatalogue:
+        """Load and validate a catalogue from a YAML or JSON file.
+
+        Parameters
+        ----------
+        path : Path
+            File to read.
+
+        Returns
+        -------
+        FieldCatalogue
+            The validated catalogue.
+
+        Raises
+        ------
+        CatalogueError
+            If the file cannot be read or parsed, or any entry is invalid.
+        """
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise CatalogueError([f"cannot read catalogue {path}: {type(exc).__name__}"]) from exc
+        return cls.from_mapping(data if isinstance(data, Mapping) else {})
+
+
+def load_default_catalogue() -> FieldCatalogue:
+    """Return the catalogue shipped with fedprofile (``consent/data/catalogue.yaml``).
+
+    Returns
+    -------
+    FieldCatalogue
+        The validated default catalogue.
+    """
+    text = resources.files("consent").joinpath("data/catalogue.yaml").read_text(encoding="utf-8")
+    return FieldCatalogue.from_mapping(yaml.safe_load(text))

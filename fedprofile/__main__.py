@@ -1,0 +1,5 @@
+"""Allow ``python -m fedprofile``."""
+
+from fedprofile.cli import main
+
+raise SystemExit(main())

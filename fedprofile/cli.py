@@ -1,0 +1,180 @@
+"""The ``fedprofile`` command line: composes each room's commands, nothing else.
+
+Rooms own their commands (``client`` the edge and scrub commands, ``server`` serve and audit,
+``privacy`` epsilon, ``simulations`` demo and simulate). This module mounts them, configures
+logging once, and turns room errors into one-line messages and the exit codes of
+``fedprofile.exit_codes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+from pydantic import ValidationError
+
+from .exit_codes import ExitCode
+
+logger = logging.getLogger(__name__)
+
+_QUIET_LOGGERS = (
+    "flwr",
+    "ray",
+    "presidio-analyzer",
+    "presidio_analyzer",
+    "jieba",
+    "opacus",
+    "uvicorn.access",
+    "httpx",
+    "alembic",
+)
+
+
+def _configure_logging(verbose: int) -> None:
+    """Set up stderr logging for this process (entry points only, H8)."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def _privacy_env() -> None:
+    """Switch off Flower telemetry and update checks: a privacy product does not phone home."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+    os.environ.setdefault("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION", "1")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_app() -> typer.Typer:
+    """Build the umbrella application from the rooms' commands.
+
+    Returns
+    -------
+    typer.Typer
+        The ``fedprofile`` application.
+    """
+    from client.cli import edge_app
+    from client.ledger_cli import ledger_command
+    from client.scrub import scrub_command
+    from privacy.cli import epsilon_command
+    from server.cli import audit_app, serve_command
+    from simulations.cli import demo_command, simulate_command
+    from simulations.deploy_cli import deploy_app
+
+    app = typer.Typer(
+        name="fedprofile",
+        help="Privacy-first federated / on-device user profiling for customer service.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def _root(
+        verbose: int = typer.Option(
+            0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."
+        ),
+    ) -> None:
+        """Privacy-first federated / on-device user profiling for customer service."""
+        _configure_logging(verbose)
+
+    app.command("demo")(demo_command)
+    app.command("serve")(serve_command)
+    app.add_typer(edge_app, name="edge", help="One edge's lifecycle: init, ingest, profile, sync.")
+    app.command("scrub")(scrub_command)
+    privacy_app = typer.Typer(
+        help="Differential-privacy accounting.", no_args_is_help=True, add_completion=False
+    )
+    privacy_app.command("epsilon")(epsilon_command)
+    privacy_app.command("ledger")(ledger_command)
+    app.add_typer(privacy_app, name="privacy")
+    app.command("simulate")(simulate_command)
+    app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+    app.add_typer(
+        deploy_app, name="deploy", help="Deployment helpers: TLS certificates and SuperNode keys."
+    )
+    return app
+
+
+def _exit_code_for(exc: BaseException) -> ExitCode:
+    """Map a room error to its exit code (base classes, most specific first)."""
+    from client import ClientError, ServerUnavailableError
+    from consent import ConsentError
+    from privacy import PrivacyError
+    from server import ServerError
+    from simulations import SimulationsError
+
+    if isinstance(exc, ServerUnavailableError):
+        return ExitCode.SERVER_ERROR
+    if isinstance(exc, ConsentError):
+        return ExitCode.CONSENT_ERROR
+    if isinstance(exc, PrivacyError):
+        return ExitCode.PRIVACY_ERROR
+    if isinstance(exc, ClientError):
+        return ExitCode.EDGE_ERROR
+    if isinstance(exc, ServerError):
+        return ExitCode.SERVER_ERROR
+    if isinstance(exc, SimulationsError):
+        return ExitCode.SIMULATION_ERROR
+    if isinstance(exc, ValidationError):
+        return ExitCode.CONFIG_ERROR
+    return ExitCode.INTERNAL_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    """Return a one-line reason (room errors never carry raw PII, by construction)."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid settings: {problems}"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit code.
+
+    Parameters
+    ----------
+    argv : Sequence[str] or None
+        Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        An ``ExitCode`` value.
+    """
+    _privacy_env()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app = build_app()
+        result = app(args=args, prog_name="fedprofile", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("fedprofile: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.USAGE_ERROR) if isinstance(exc, click.UsageError) else exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("fedprofile: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        code = _exit_code_for(exc)
+        if code is ExitCode.INTERNAL_ERROR:
+            # Foreign exceptions may quote data; print only their type (invariant 7).
+            sys.stderr.write(f"fedprofile: internal error ({type(exc).__name__}); rerun with -vv\n")
+            logger.debug("internal error", exc_info=True)
+        else:
+            sys.stderr.write(f"fedprofile: error: {_one_line(exc)}\n")
+        return int(code)
+    return int(result) if isinstance(result, int) else int(ExitCode.OK)

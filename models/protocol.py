@@ -1,0 +1,251 @@
+"""Wire records and keys shared by the edge and the server.
+
+Everything that crosses the profile plane (HTTPS) or the learning plane (Flower messages) is
+defined here once, so the uploader and the routes, the ClientApp and the ServerApp cannot
+drift apart. Consent events travel as ``consent.ConsentEvent`` (the consent room owns them).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+API_PREFIX = "/api/v1"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+ENROLLMENT_HEADER = "X-Enrollment-Token"
+
+#: Pseudonyms are ``ps_`` + 64 lower-case hex digits; the same rule as ``consent``.
+PSEUDONYM_REGEX = r"^ps_[0-9a-f]{64}$"
+
+
+class Channel(StrEnum):
+    """The customer-service channels an edge can serve."""
+
+    WEB = "web"
+    APP = "app"
+    DESK = "desk"
+    SMS = "sms"
+    SOCIAL = "social"
+
+
+# ------------------------------------------------------------------ profile plane (HTTP)
+
+
+class EdgeRegistration(BaseModel):
+    """Request to register an edge with the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    channel: Channel
+
+
+class EdgeCredential(BaseModel):
+    """The server's answer to a registration: the edge's id and bearer token (shown once)."""
+
+    edge_id: str
+    name: str
+    channel: Channel
+    token: str
+
+
+class ExplanationItem(BaseModel):
+    """One feature's contribution to a tag or score (names and weights, never raw data)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feature: str = Field(min_length=1, max_length=64)
+    weight: float
+    label_zh: str = Field(default="", max_length=64)
+    label_en: str = Field(default="", max_length=64)
+
+
+class ProfileFieldIn(BaseModel):
+    """A profile field as uploaded by an edge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    value: bool | int | float | str
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    explanation: list[ExplanationItem] = Field(default_factory=list, max_length=10)
+    provisional: bool = False
+    computed_at: AwareDatetime
+
+
+class ProfileUpload(BaseModel):
+    """Fields for one pseudonymous subject, uploaded for one declared purpose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=1, max_length=40)
+    fields: list[ProfileFieldIn] = Field(min_length=1, max_length=100)
+
+
+class UploadResult(BaseModel):
+    """What the server stored for an upload (repeats with the same key return the same)."""
+
+    subject: str
+    purpose: str
+    stored: list[str]
+    replayed: bool = False
+
+
+class RefusedField(BaseModel):
+    """One field the policy refused, with its stable reason code."""
+
+    field: str
+    reason: str
+    message: str
+
+
+class BatchUploadItem(BaseModel):
+    """One subject's upload inside a batch, with its own idempotency key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(pattern=PSEUDONYM_REGEX)
+    idempotency_key: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    upload: ProfileUpload
+
+
+class BatchUploadRequest(BaseModel):
+    """Many subjects' uploads in one request; each item succeeds or fails on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchUploadItem] = Field(min_length=1, max_length=500)
+
+
+class BatchItemError(BaseModel):
+    """Why one batch item was not stored (stable code; refused fields for consent refusals)."""
+
+    error: str
+    message: str
+    refused: list[RefusedField] = Field(default_factory=list)
+
+
+class BatchItemResult(BaseModel):
+    """Outcome of one batch item: ``status`` is the HTTP status the single upload would get."""
+
+    subject: str
+    idempotency_key: str
+    status: int
+    result: UploadResult | None = None
+    error: BatchItemError | None = None
+
+
+class BatchUploadResponse(BaseModel):
+    """Per-item outcomes, in request order."""
+
+    results: list[BatchItemResult]
+
+
+class ProfileFieldOut(BaseModel):
+    """A stored profile field as returned to a reader."""
+
+    name: str
+    value: bool | int | float | str
+    confidence: float | None = None
+    explanation: list[ExplanationItem] = Field(default_factory=list)
+    provisional: bool = False
+    computed_at: AwareDatetime
+    source_channel: str | None = None
+
+
+class ProfileRead(BaseModel):
+    """A subject's profile filtered to what consent allows for the stated purpose."""
+
+    subject: str
+    purpose: str
+    fields: list[ProfileFieldOut]
+    withheld: int = Field(
+        description="stored fields not returned because consent or the catalogue forbids them"
+    )
+
+
+class ConsentBatchResult(BaseModel):
+    """Outcome of uploading consent events."""
+
+    recorded: int
+    duplicates: int = 0
+
+
+class LedgerEntryWire(BaseModel):
+    """One accounted training release, as reported by an edge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(max_length=64)
+    round: int = Field(ge=0)
+    model: str = Field(max_length=40)
+    accountant: str = Field(max_length=10)
+    noise_multiplier: float = Field(ge=0.0)
+    sample_rate: float = Field(gt=0.0, le=1.0)
+    steps: int = Field(ge=0)
+    delta: float = Field(gt=0.0, lt=1.0)
+    epsilon_after: float = Field(ge=0.0)
+    neighbouring: str = Field(max_length=40)
+    sampling: str = Field(max_length=40)
+    level: str = Field(max_length=20)
+    recorded_at: AwareDatetime
+
+
+class LedgerReport(BaseModel):
+    """An edge's privacy ledger for one model, as reported to the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(max_length=40)
+    epsilon: float = Field(ge=0.0)
+    delta: float = Field(gt=0.0, lt=1.0)
+    accountant: str = Field(max_length=10)
+    budget: float | None = Field(default=None, gt=0.0)
+    exhausted: bool = False
+    entries: list[LedgerEntryWire] = Field(default_factory=list, max_length=10_000)
+
+
+class Health(BaseModel):
+    """Liveness and integrity summary."""
+
+    status: str
+    database: str
+    audit_entries: int
+    audit_head: str | None
+
+
+# ------------------------------------------------------------------ learning plane (Flower)
+
+#: RecordDict keys used in train/evaluate messages (FedAvg defaults for the first two).
+ARRAYS_KEY = "arrays"
+CONFIG_KEY = "config"
+METRICS_KEY = "metrics"
+#: ConfigRecord in replies that names the replying edge (channel, edge name).
+EDGE_INFO_KEY = "edge"
+
+#: Metric keys every train reply carries (all replies must carry identical keys).
+METRIC_NUM_EXAMPLES = "num-examples"
+METRIC_TRAIN_LOSS = "train-loss"
+METRIC_EPSILON = "epsilon"
+METRIC_DELTA = "delta"
+METRIC_SUBJECTS_INCLUDED = "subjects-included"
+METRIC_SUBJECTS_EXCLUDED = "subjects-excluded"
+METRIC_BUDGET_EXHAUSTED = "budget-exhausted"
+#: Examples an edge really trained on (``num-examples`` is the FedAvg weight, constant 1 in
+#: central-DP runs, where Flower's wrapper needs equal weights).
+METRIC_EXAMPLES_TRAINED = "examples-trained"
+#: The run's client-level central ε after a round (server accountant) and its δ.
+METRIC_CENTRAL_EPSILON = "central-epsilon"
+METRIC_CENTRAL_DELTA = "central-delta"
+#: Error codes of ClientApp error replies (Flower ``Error.code``); the ServerApp reads them.
+ERROR_BAD_CONFIG = 3100
+ERROR_NO_EDGE_DATA = 3101
+ERROR_BAD_MESSAGE = 3102
+ERROR_NO_EXAMPLES = 3103
+ERROR_BUDGET_EXHAUSTED = 3104
+
+#: Metric keys of evaluate replies.
+METRIC_EVAL_LOSS = "eval-loss"
+METRIC_EVAL_AUC = "eval-auc"
+METRIC_EVAL_ACCURACY = "eval-accuracy"

@@ -1,0 +1,1 @@
+"""PII recognizers, one per module; :mod:`..registry` creates them by name."""

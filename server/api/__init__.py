@@ -1,0 +1,1 @@
+"""The HTTP API: dependencies, exception handlers and one router module per resource."""

@@ -1,0 +1,190 @@
+"""Exception handlers: each domain error class maps to one status and a stable code.
+
+Every error body is ``{"error": <code>, "message": <one line>, ...}``. Bodies never echo
+request values: validation errors list locations and rules only, database errors say only
+that the database failed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consent import CatalogueError, ConsentError, PurposeNotRegisteredError
+from models import RefusedField
+from privacy import PrivacyError
+
+from ..errors import (
+    AuthError,
+    ConflictError,
+    ConsentRefusedError,
+    DatabaseError,
+    EdgeNameTakenError,
+    EnrollmentDisabledError,
+    ForbiddenError,
+    IdempotencyConflictError,
+    NotFoundError,
+    ServerError,
+    SettingsError,
+    UnauthenticatedError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: HTTP status of each server error class (most specific class first wins via the MRO).
+STATUS: dict[type[ServerError], int] = {
+    ServerError: 500,
+    SettingsError: 500,
+    DatabaseError: 503,
+    AuthError: 401,
+    UnauthenticatedError: 401,
+    ForbiddenError: 403,
+    EnrollmentDisabledError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    EdgeNameTakenError: 409,
+    IdempotencyConflictError: 409,
+    ConsentRefusedError: 403,
+}
+
+#: Help text of every error code an API response can carry.
+ERROR_HELP: dict[str, str] = {
+    "server_error": "an unexpected server-side failure; see the server log",
+    "invalid_settings": "the server's FEDPROFILE_* settings are invalid",
+    "database_unavailable": "the database is unreachable or not migrated",
+    "database_error": "a database operation failed; retry later",
+    "unauthorized": "missing, unknown or revoked bearer token",
+    "forbidden": "the caller's role may not use this route",
+    "enrollment_disabled": "registration by enrollment token is off on this server",
+    "not_found": "no such edge, subject, run or route",
+    "conflict": "the write collides with stored state",
+    "edge_name_taken": "an edge with this name is already registered",
+    "idempotency_conflict": "the Idempotency-Key was used before with another body",
+    "consent_refused": "fields were refused by catalogue, value shape or consent; none stored",
+    "purpose_not_registered": "the purpose is not in the purpose list ('known' lists them)",
+    "consent_error": "the request violates the field catalogue",
+    "catalogue_invalid": "the server's field catalogue is invalid",
+    "privacy_error": "a privacy-room precondition failed",
+    "invalid_request": "the request failed validation ('problems' lists locations and rules)",
+    "http_error": "a plain HTTP error (unknown route, wrong method)",
+}
+
+
+def _body(code: str, message: str, **extra: object) -> dict[str, object]:
+    """Build the common error body."""
+    return {"error": code, "message": message, **extra}
+
+
+def _status_of(exc: ServerError) -> int:
+    """Return the status of the most specific class of ``exc`` in ``STATUS``."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def describe_error(exc: ServerError | ConsentError) -> tuple[int, dict[str, object]]:
+    """Return the status and body the API answers ``exc`` with.
+
+    Batch routes use it to give each failed item the answer its single route would give.
+
+    Parameters
+    ----------
+    exc : ServerError or ConsentError
+        A server-room or consent-room error.
+
+    Returns
+    -------
+    tuple[int, dict[str, object]]
+        HTTP status and the common error body (``error``, ``message`` and extras such as
+        ``refused`` or ``known``).
+    """
+    if isinstance(exc, ConsentError):
+        if isinstance(exc, PurposeNotRegisteredError):
+            return 422, _body("purpose_not_registered", str(exc), known=exc.known)
+        if isinstance(exc, CatalogueError):
+            logger.error("field catalogue is invalid (%d problem(s))", len(exc.problems))
+            return 500, _body("catalogue_invalid", "the field catalogue is invalid")
+        return 422, _body("consent_error", str(exc))
+    extra: dict[str, object] = {}
+    if isinstance(exc, ConsentRefusedError):
+        extra["refused"] = [
+            RefusedField(field=r.field, reason=r.reason, message=r.message).model_dump()
+            for r in exc.refused
+        ]
+    return _status_of(exc), _body(exc.code, str(exc), **extra)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    """Map a ``ServerError`` to its status and code."""
+    assert isinstance(exc, ServerError)
+    status, body = describe_error(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthenticatedError) else None
+    if status >= 500:
+        logger.error("%s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _consent_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Map consent-room errors: unknown purpose and uncatalogued field are 422."""
+    assert isinstance(exc, ConsentError)
+    status, body = describe_error(exc)
+    return JSONResponse(body, status_code=status)
+
+
+async def _privacy_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Map privacy-room errors to 400 with their (PII-free) message."""
+    return JSONResponse(_body("privacy_error", str(exc)), status_code=400)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Return 422 listing each problem's location and rule, never the input value."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "type": err.get("type"),
+            "msg": err.get("msg"),
+        }
+        for err in exc.errors()
+    ]
+    return JSONResponse(
+        _body("invalid_request", f"{len(problems)} validation problem(s)", problems=problems),
+        status_code=422,
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Return 503 without the statement or its parameters (they may hold values)."""
+    logger.error("database error %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return JSONResponse(_body("database_error", "a database operation failed"), status_code=503)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Give plain HTTP errors (404 route, 405 method) the common body."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = "not_found" if exc.status_code == 404 else "http_error"
+    return JSONResponse(
+        _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register one handler per domain base class on ``app``.
+
+    Parameters
+    ----------
+    app : FastAPI
+        The application.
+    """
+    app.add_exception_handler(ServerError, _server_error)
+    app.add_exception_handler(ConsentError, _consent_error)
+    app.add_exception_handler(PrivacyError, _privacy_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

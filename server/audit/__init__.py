@@ -1,0 +1,1 @@
+"""The tamper-evident audit log (hash chain) and the sink domain code writes through."""

@@ -1,0 +1,92 @@
+"""The audit vocabulary: what an entry's ``action`` and ``outcome`` may say.
+
+Each member has help text (shown in ``docs/api.md`` and checked by the architecture tests), so
+an officer reading the log knows what every entry means.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """What was done."""
+
+    EDGE_REGISTER = "edge.register"
+    CONSENT_RECORD = "consent.record"
+    PROFILE_WRITE = "profile.write"
+    PROFILE_READ = "profile.read"
+    LEDGER_REPORT = "ledger.report"
+    DSR_CREATE = "dsr.create"
+    DSR_VERIFY = "dsr.verify"
+    DSR_APPROVE = "dsr.approve"
+    DSR_REJECT = "dsr.reject"
+    DSR_START = "dsr.start"
+    DSR_COMPLETE = "dsr.complete"
+    DSR_EXPORT = "dsr.export"
+    SUBJECT_ERASE = "subject.erase"
+    KEY_DESTROY = "key.destroy"
+    SUBJECT_RESTRICT = "subject.restrict"
+    SUBJECT_UNRESTRICT = "subject.unrestrict"
+    FIELD_RECTIFY = "field.rectify"
+    RETENTION_PURGE = "retention.purge"
+
+
+class AuditOutcome(StrEnum):
+    """How it ended."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    REPLAYED = "replayed"
+    CONFLICT = "conflict"
+    NOT_FOUND = "not_found"
+
+
+ACTION_HELP: dict[AuditAction, str] = {
+    AuditAction.EDGE_REGISTER: "an edge was registered and issued a bearer token",
+    AuditAction.CONSENT_RECORD: (
+        "one batch of consent events from an edge, with recorded/duplicate counts and the "
+        "number of profile fields purged because no granted purpose allows them any more; "
+        "one entry per subject in the batch"
+    ),
+    AuditAction.PROFILE_WRITE: "an edge's upload of profile fields for one subject and purpose",
+    AuditAction.PROFILE_READ: "a read of one subject's profile for a stated purpose",
+    AuditAction.LEDGER_REPORT: "an edge reported its differential-privacy ledger for a model",
+    AuditAction.DSR_CREATE: (
+        "a data-subject request was received (by the subject, or recorded by an officer)"
+    ),
+    AuditAction.DSR_VERIFY: "an officer started verifying a request's identity and scope",
+    AuditAction.DSR_APPROVE: (
+        "an officer approved a request (erasure needs two different officers; detail counts "
+        "the approvals so far)"
+    ),
+    AuditAction.DSR_REJECT: "an officer rejected a request, with a stated reason (PIPL Art. 50)",
+    AuditAction.DSR_START: "execution of an approved request began",
+    AuditAction.DSR_COMPLETE: "a request was carried out; detail holds its evidence (counts, ids)",
+    AuditAction.DSR_EXPORT: "a signed access/export document was downloaded",
+    AuditAction.SUBJECT_ERASE: (
+        "a subject was erased from every table; detail holds the erasure receipt id, the "
+        "receipt's salted subject commitment and row counts, never the pseudonym"
+    ),
+    AuditAction.KEY_DESTROY: (
+        "a subject's data key was destroyed (crypto-shredding); detail names the master key "
+        "to retire and the SHA-256 of the destroyed wrapped key"
+    ),
+    AuditAction.SUBJECT_RESTRICT: "processing of a subject was restricted (kept, not used)",
+    AuditAction.SUBJECT_UNRESTRICT: "a subject's restriction was lifted",
+    AuditAction.FIELD_RECTIFY: (
+        "a field was corrected or deleted on the subject's request and suppressed for uploads"
+    ),
+    AuditAction.RETENTION_PURGE: (
+        "the retention job deleted fields past their catalogued retention: one entry per "
+        "subject (field names) and one summary entry (counts per field)"
+    ),
+}
+
+OUTCOME_HELP: dict[AuditOutcome, str] = {
+    AuditOutcome.ACCEPTED: "the request was carried out",
+    AuditOutcome.REFUSED: "the policy refused the request; nothing was stored or returned",
+    AuditOutcome.REPLAYED: "a retry with a known idempotency key; the stored answer was resent",
+    AuditOutcome.CONFLICT: "an idempotency key reused with a different body; nothing stored",
+    AuditOutcome.NOT_FOUND: "the subject is unknown to the server",
+}

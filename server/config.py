@@ -1,0 +1,375 @@
+"""Server settings: one ``ServerSettings`` object per process, built once by ``get_settings``.
+
+Values come from ``FEDPROFILE_*`` environment variables. Nothing is read at import time: the
+entry point (``fedprofile serve``) calls :func:`get_settings`, and tests build their own
+``ServerSettings`` and pass it to ``create_app``. The master key ring named by
+``master_key_path`` is opened through a :class:`MasterKeySource` built once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from privacy import (
+    KeyFileError,
+    MasterKeyRing,
+    SigningKey,
+    create_master_key_file,
+    load_master_key_file,
+    load_or_create_signing_key_file,
+)
+
+from .errors import SettingsError
+
+logger = logging.getLogger(__name__)
+
+#: Secrets that are refused whatever their length (case-insensitive).
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "secret",
+        "password",
+        "token",
+        "admin",
+        "default",
+        "example",
+        "test",
+        "xxxxxxxxxxxxxxxx",
+        "0000000000000000",
+    }
+)
+#: Shortest bearer secret accepted, in characters.
+MIN_SECRET_LENGTH = 16
+
+
+def default_database_url() -> str:
+    """Return the embedded default: a SQLite file under ``<cwd>/.fedprofile/``.
+
+    Returns
+    -------
+    str
+        ``sqlite:///<absolute cwd>/.fedprofile/server.sqlite``.
+    """
+    return f"sqlite:///{Path.cwd().resolve() / '.fedprofile' / 'server.sqlite'}"
+
+
+def default_master_key_path() -> Path:
+    """Return the development default: ``<cwd>/.fedprofile/master.key``.
+
+    Returns
+    -------
+    Path
+        The absolute path.
+    """
+    return Path.cwd().resolve() / ".fedprofile" / "master.key"
+
+
+def default_signing_key_path() -> Path:
+    """Return the development default: ``<cwd>/.fedprofile/signing.pem``."""
+    return Path.cwd().resolve() / ".fedprofile" / "signing.pem"
+
+
+def is_memory_database(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database.
+
+    Parameters
+    ----------
+    url : str
+        A SQLAlchemy URL.
+
+    Returns
+    -------
+    bool
+        True for ``sqlite://``, ``sqlite:///:memory:`` and ``file::memory:`` URLs.
+    """
+    if not url.startswith("sqlite"):
+        return False
+    database = url.split("://", 1)[-1].lstrip("/")
+    return database in ("", ":memory:") or database.startswith("file::memory:")
+
+
+def normalize_database_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
+
+    Parameters
+    ----------
+    url : str
+        A SQLAlchemy database URL.
+
+    Returns
+    -------
+    str
+        The URL with ``postgresql+psycopg://`` as scheme when it named PostgreSQL without a
+        driver; any other URL unchanged.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_problem(name: str, value: SecretStr | None) -> str | None:
+    """Return why a configured secret is unacceptable, or None."""
+    if value is None:
+        return None
+    raw = value.get_secret_value()
+    if raw.strip().lower() in PLACEHOLDER_SECRETS:
+        return f"{name} is a placeholder value; generate a random one (secrets.token_urlsafe(32))"
+    if len(raw) < MIN_SECRET_LENGTH:
+        return f"{name} is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+class ServerSettings(BaseSettings):
+    """Settings of the server process (environment prefix ``FEDPROFILE_``).
+
+    Parameters
+    ----------
+    database_url : str
+        SQLAlchemy URL. Default: a SQLite file ``.fedprofile/server.sqlite`` under the working
+        directory at construction time. ``postgres://``/``postgresql://`` are mapped to the
+        psycopg 3 driver.
+    environment : {"development", "production"}
+        In production an enrollment token is mandatory.
+    enrollment_token : SecretStr or None
+        Shared secret an edge presents in ``X-Enrollment-Token`` to register. Without it (in
+        development) only an admin bearer can register edges.
+    admin_token : SecretStr or None
+        Bearer secret of the ``admin`` role; without it admin routes answer 401.
+    agent_token : SecretStr or None
+        Bearer secret of the ``agent`` role (reads profiles for a stated purpose).
+    host : str
+        Interface ``fedprofile serve`` binds to.
+    port : int
+        TCP port ``fedprofile serve`` binds to.
+    catalogue_path : Path or None
+        Field catalogue file; ``None`` uses the catalogue shipped with ``consent``.
+    master_key_path : Path or None
+        Master key ring file (mode 0600; see ``docs/keys.md``) that wraps the subjects' data
+        keys of sensitive fields. Keep it out of database backups. ``None`` in development:
+        ``.fedprofile/master.key`` under the working directory, created if missing (or an
+        ephemeral in-memory key for an in-memory database). Required in production, where
+        it must already exist.
+    signing_key_path : Path or None
+        Ed25519 key (PKCS#8 PEM, mode 0600) that signs consent receipts, erasure receipts and
+        audit checkpoints. ``None`` in development: ``.fedprofile/signing.pem`` under the
+        working directory, created if missing (ephemeral for an in-memory database).
+        Required in production, where it must already exist.
+    audit_checkpoint_every : int
+        The audit log signs a checkpoint each time its size reaches a multiple of this
+        number of entries (in the appending transaction); ``audit verify`` fails when the
+        newest checkpoint is this many entries or more behind the head. Default 1000.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a secret is a placeholder or shorter than 16 characters, or if the environment is
+        production and no enrollment token is set. (A production process without a usable
+        master key file is refused when it opens it: :class:`MasterKeySource`.)
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FEDPROFILE_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default_factory=default_database_url)
+    environment: Literal["development", "production"] = "development"
+    enrollment_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    agent_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    catalogue_path: Path | None = None
+    master_key_path: Path | None = None
+    signing_key_path: Path | None = None
+    audit_checkpoint_every: int = Field(default=1000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("database_url must not be empty")
+        return normalize_database_url(value.strip())
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Self:
+        problems = [
+            problem
+            for problem in (
+                _secret_problem("enrollment_token", self.enrollment_token),
+                _secret_problem("admin_token", self.admin_token),
+                _secret_problem("agent_token", self.agent_token),
+            )
+            if problem is not None
+        ]
+        if self.environment == "production" and self.enrollment_token is None:
+            problems.append("enrollment_token is required when environment is production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> ServerSettings:
+    """Build the process's settings from the environment, once.
+
+    Returns
+    -------
+    ServerSettings
+        The cached settings object.
+
+    Raises
+    ------
+    SettingsError
+        If the environment holds invalid values (see :class:`ServerSettings`); the message
+        names each offending setting and rule, never a value.
+    """
+    try:
+        return ServerSettings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One line per problem: location and rule, without the offending input."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in err["loc"]) or "settings"
+        lines.append(f"{loc}: {err['msg']}")
+    return lines
+
+
+class MasterKeySource:
+    """Where the process gets its master key ring: the configured file, re-read on change.
+
+    Build one per process (the app's lifespan) and call :meth:`current` per request. The file
+    is re-read only when its modification time, size or inode changes, so a rotation by
+    ``rotate_master_key`` (another process) takes effect on the next request. In
+    development, a missing file is created; with an in-memory database and no configured
+    path the ring is ephemeral (the data dies with the process anyway).
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        The process's settings.
+
+    Raises
+    ------
+    SettingsError
+        In production, if ``master_key_path`` is not set or the file is missing; in any
+        environment, if the file is unusable (exposed, malformed, placeholder).
+    """
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._ring: MasterKeyRing | None = None
+        self._path: Path | None = settings.master_key_path
+        production = settings.environment == "production"
+        if self._path is None and is_memory_database(settings.database_url):
+            self._ring = MasterKeyRing.generate()
+            logger.info("in-memory database: using an ephemeral master key")
+            return
+        if self._path is None and production:
+            raise SettingsError(["master_key_path is required when environment is production"])
+        if self._path is None:
+            self._path = default_master_key_path()
+        if not self._path.exists():
+            if production:
+                raise SettingsError(
+                    [
+                        f"master_key_path: {self._path} does not exist; create it with the key "
+                        "custody procedure in docs/keys.md"
+                    ]
+                )
+            create_master_key_file(self._path)
+        try:
+            self.current()
+        except KeyFileError as exc:
+            raise SettingsError([f"master_key_path: {exc}"]) from None
+
+    @property
+    def path(self) -> Path | None:
+        """The master key file (None for an ephemeral ring)."""
+        return self._path
+
+    def current(self) -> MasterKeyRing:
+        """Return the ring, re-reading the file if it changed since the last call.
+
+        Returns
+        -------
+        MasterKeyRing
+            The current ring.
+
+        Raises
+        ------
+        KeyFileError
+            If the file became unusable (missing, exposed, malformed).
+        """
+        if self._path is None:
+            if self._ring is None:
+                raise KeyFileError("no master key ring")
+            return self._ring
+        try:
+            info = self._path.stat()
+        except FileNotFoundError:
+            raise KeyFileError(f"master key file {self._path} does not exist") from None
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        with self._lock:
+            if self._ring is None or stamp != self._stamp:
+                self._ring = load_master_key_file(self._path)
+                self._stamp = stamp
+            return self._ring
+
+    def __repr__(self) -> str:
+        return f"MasterKeySource(path={str(self._path)!r})"
+
+
+class SigningKeySource:
+    """The process's evidence-signing key (receipts, checkpoints), opened once.
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        The process's settings.
+
+    Raises
+    ------
+    SettingsError
+        In production, if ``signing_key_path`` is not set or the file is missing; in any
+        environment, if the file is unusable (exposed, not an Ed25519 key).
+    """
+
+    def __init__(self, settings: ServerSettings) -> None:
+        path = settings.signing_key_path
+        production = settings.environment == "production"
+        if path is None and is_memory_database(settings.database_url):
+            self.path: Path | None = None
+            self.key = SigningKey.generate()
+            logger.info("in-memory database: using an ephemeral signing key")
+            return
+        if path is None and production:
+            raise SettingsError(["signing_key_path is required when environment is production"])
+        self.path = path or default_signing_key_path()
+        if production and not self.path.exists():
+            raise SettingsError(
+                [
+                    f"signing_key_path: {self.path} does not exist; create it with the key "
+                    "custody procedure in docs/keys.md"
+                ]
+            )
+        try:
+            self.key = load_or_create_signing_key_file(self.path)
+        except KeyFileError as exc:
+            raise SettingsError([f"signing_key_path: {exc}"]) from None
+
+    def __repr__(self) -> str:
+        return f"SigningKeySource(path={str(self.path)!r}, key_id={self.key.verify_key.key_id!r})"

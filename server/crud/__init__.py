@@ -1,0 +1,1 @@
+"""Persistence and rules, one module per aggregate; every function is keyword-only."""

@@ -1,0 +1,192 @@
+"""Errors raised by the server room.
+
+Hierarchy::
+
+    ServerError
+    ├── SettingsError               the environment holds invalid settings
+    ├── DatabaseError               the database is unreachable or not migrated
+    ├── AuthError
+    │   ├── UnauthenticatedError    missing, unknown or revoked bearer token (401, opaque)
+    │   ├── ForbiddenError          a valid principal without the required role (403)
+    │   └── EnrollmentDisabledError registration without a configured enrollment token (403)
+    ├── NotFoundError               an edge or subject the server does not know (404)
+    ├── ConflictError               a write that collides with stored state (409)
+    │   ├── EdgeNameTakenError      an edge name that is already registered
+    │   └── IdempotencyConflictError  an idempotency key reused with a different body
+    └── ConsentRefusedError         an upload with refused fields; nothing stored (403)
+
+Messages carry ids, field names, reason codes and counts only: never profile values, raw
+identifiers or secrets. ``server.api.errors`` maps each class to an HTTP status and a stable
+error code; the CLI maps ``ServerError`` to an exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ServerError(Exception):
+    """Base class of every server-room error."""
+
+    #: Stable machine-readable code (the ``error`` member of HTTP error bodies).
+    code = "server_error"
+
+
+class SettingsError(ServerError):
+    """The environment holds invalid settings.
+
+    Parameters
+    ----------
+    problems : Sequence[str]
+        One line per problem (setting name and rule, no values).
+    """
+
+    code = "invalid_settings"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid FEDPROFILE_* settings: " + "; ".join(self.problems))
+
+
+class DatabaseError(ServerError):
+    """The database cannot be used (unreachable, or its schema is not migrated)."""
+
+    code = "database_unavailable"
+
+
+class AuthError(ServerError):
+    """Base class of authentication and authorisation failures."""
+
+    code = "unauthorized"
+
+
+class UnauthenticatedError(AuthError):
+    """No usable bearer token: missing, unknown, revoked or disabled; one opaque message."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str = "missing or invalid bearer token") -> None:
+        super().__init__(message)
+
+
+class ForbiddenError(AuthError):
+    """The caller is authenticated but its role may not use this route.
+
+    Parameters
+    ----------
+    role : str
+        The caller's role.
+    allowed : Sequence[str]
+        Roles the route accepts.
+    """
+
+    code = "forbidden"
+
+    def __init__(self, *, role: str, allowed: Sequence[str]) -> None:
+        self.role = role
+        self.allowed = list(allowed)
+        super().__init__(f"role {role!r} may not use this route; allowed: {', '.join(allowed)}")
+
+
+class EnrollmentDisabledError(AuthError):
+    """An enrollment token was presented but the server has none configured."""
+
+    code = "enrollment_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "edge enrollment by token is disabled: set FEDPROFILE_ENROLLMENT_TOKEN "
+            "or register the edge with an admin bearer token"
+        )
+
+
+class NotFoundError(ServerError):
+    """A resource the server does not hold.
+
+    Parameters
+    ----------
+    kind : str
+        What was looked for (``"edge"``, ``"subject"``).
+    ref : str
+        Its id or pseudonym (never a raw identifier).
+    """
+
+    code = "not_found"
+
+    def __init__(self, *, kind: str, ref: str) -> None:
+        self.kind = kind
+        self.ref = ref
+        super().__init__(f"{kind} {ref} not found")
+
+
+class ConflictError(ServerError):
+    """A write that collides with stored state."""
+
+    code = "conflict"
+
+
+class EdgeNameTakenError(ConflictError):
+    """An edge name that is already registered.
+
+    Parameters
+    ----------
+    name : str
+        The edge name.
+    """
+
+    code = "edge_name_taken"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"edge name {name!r} is already registered; choose another name")
+
+
+class IdempotencyConflictError(ConflictError):
+    """An idempotency key reused for a different request body."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with a different request; use a new key"
+        )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refused field of an upload.
+
+    Parameters
+    ----------
+    field : str
+        Field name.
+    reason : str
+        Stable reason code (``consent.DecisionReason`` values, ``invalid_value``,
+        ``duplicate_field``).
+    message : str
+        One line naming the field and rule, never the value.
+    """
+
+    field: str
+    reason: str
+    message: str
+
+
+class ConsentRefusedError(ServerError):
+    """An upload in which at least one field was refused; nothing was stored.
+
+    Parameters
+    ----------
+    refused : Sequence[Refusal]
+        Every refused field (all problems are reported at once).
+    total : int
+        Number of fields in the upload.
+    """
+
+    code = "consent_refused"
+
+    def __init__(self, *, refused: Sequence[Refusal], total: int) -> None:
+        self.refused = list(refused)
+        self.total = total
+        super().__init__(f"{len(self.refused)} of {total} field(s) refused; nothing was stored")

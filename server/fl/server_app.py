@@ -1,0 +1,241 @@
+"""The Flower ``ServerApp``: FedAvg of the behaviour model over the edges, recorded.
+
+The run config is parsed once into ``models.RunConfig``. The initial global model is a
+``BehaviourGRU`` initialised from the run's ``seed``. ``dp-mode`` picks the aggregating
+strategy (``server.fl.central_dp``): plain FedAvg over the edges' DP-SGD updates, or FedAvg
+inside Flower's client-side fixed-clipping DP wrapper with its accountant. When
+``database-url`` is set, the run, each aggregated round (with one row per edge, and the
+run's central ε in central / both mode) and the outcome are recorded through
+``server.crud.training``. The run ends ``budget_exhausted`` when a privacy budget stopped it
+(edge ledgers over ``max-epsilon``, or the server accountant at ``central-max-epsilon``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, Context
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.exception import PrivacyBudgetExhausted
+from flwr.serverapp.strategy import Result
+
+from models import BehaviourGRU, RunConfig, get_weights, parse_run_config
+
+from .central_dp import build_strategy
+from .strategy import ProfileStrategy, RoundSummary
+
+logger = logging.getLogger(__name__)
+
+#: Model name under which runs are recorded (the edges' ledger uses the same name).
+MODEL_NAME = "behaviour"
+
+RunStatus = Literal["completed", "failed", "budget_exhausted"]
+
+
+class RunRecorder(Protocol):
+    """Where a training run is recorded (the database, or a fake in tests)."""
+
+    def start(self, *, config: dict[str, Any], num_rounds: int) -> None:
+        """Record the start of the run."""
+
+    def record_round(self, summary: RoundSummary) -> None:
+        """Record one aggregated round."""
+
+    def finish(self, *, status: RunStatus) -> None:
+        """Record how the run ended."""
+
+
+class DatabaseRunRecorder:
+    """Records a run in the server database through ``server.crud.training``.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the server database; its schema is upgraded first.
+    clock : Callable[[], datetime] or None
+        Source of start / finish times; UTC now when ``None``.
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
+        from ..db import create_db_engine, upgrade_database
+
+        upgrade_database(url)
+        self._engine = create_db_engine(url)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.run_id: str | None = None
+
+    def start(self, *, config: dict[str, Any], num_rounds: int) -> None:
+        """Insert the run row."""
+        from sqlmodel import Session
+
+        from ..crud.training import start_run
+
+        with Session(self._engine) as session:
+            self.run_id = start_run(
+                session=session,
+                model=MODEL_NAME,
+                config=config,
+                num_rounds=num_rounds,
+                started_at=self._clock(),
+            )
+
+    def record_round(self, summary: RoundSummary) -> None:
+        """Insert one round's aggregated metrics and per-edge rows."""
+        from sqlmodel import Session
+
+        from ..crud.training import record_round
+
+        if self.run_id is None:
+            raise RuntimeError("start() must be called before record_round()")
+        with Session(self._engine) as session:
+            record_round(
+                session=session,
+                run_id=self.run_id,
+                server_round=summary.server_round,
+                phase=summary.phase,
+                metrics=summary.metrics,
+                edges=summary.edges,
+            )
+
+    def finish(self, *, status: RunStatus) -> None:
+        """Mark the run finished and release the engine."""
+        from sqlmodel import Session
+
+        from ..crud.training import finish_run
+
+        if self.run_id is not None:
+            with Session(self._engine) as session:
+                finish_run(
+                    session=session, run_id=self.run_id, status=status, finished_at=self._clock()
+                )
+        self._engine.dispose()
+
+
+RecorderFactory = Callable[[RunConfig], RunRecorder | None]
+
+
+def database_recorder(config: RunConfig) -> RunRecorder | None:
+    """Return a database recorder when ``database-url`` is set, else ``None``."""
+    return DatabaseRunRecorder(config.database_url) if config.database_url else None
+
+
+def initial_arrays(seed: int) -> ArrayRecord:
+    """Return the initial global model's named parameters, determined by ``seed``."""
+    model = BehaviourGRU.from_seed(seed)
+    return ArrayRecord(
+        {name: Array(np.ascontiguousarray(v)) for name, v in get_weights(model).items()}
+    )
+
+
+def run_federated(
+    *, grid: Grid, config: RunConfig, recorder: RunRecorder | None = None, run_id: int = 0
+) -> Result:
+    """Run FedAvg for up to ``config.num_server_rounds`` rounds on ``grid``.
+
+    The run ends ``budget_exhausted`` (cleanly, returning what was trained) when a
+    privacy budget stops it: edges refusing rounds over their ``max-epsilon`` (local
+    ledgers), or the central-DP accountant refusing a release over
+    ``central-max-epsilon``; also when it completes but some edge refused a round.
+
+    Parameters
+    ----------
+    grid : Grid
+        Flower grid connecting to the edges.
+    config : RunConfig
+        Parsed run configuration.
+    recorder : RunRecorder or None
+        Where to record the run; not recorded when ``None``.
+    run_id : int
+        Flower run id (recorded with the configuration).
+
+    Returns
+    -------
+    Result
+        Final arrays and per-round aggregated metrics (train metrics carry
+        ``central-epsilon`` in central and both modes).
+    """
+    # 1. Strategy for the DP mode, wrapped with round recording and the budget stop.
+    strategy = ProfileStrategy(
+        build_strategy(config, grid=grid),
+        min_nodes=config.min_nodes,
+        on_round=None if recorder is None else recorder.record_round,
+        server_learning_rate=config.server_learning_rate,
+        server_momentum=config.server_momentum,
+    )
+    # 2. Record the start (the DB URL itself is not recorded).
+    recorded = config.model_dump(exclude={"database_url", "data_dir"}) | {"flwr-run-id": run_id}
+    if recorder is not None:
+        recorder.start(config=recorded, num_rounds=config.num_server_rounds)
+    # 3. Federated rounds, until done or a privacy budget stops them.
+    status: RunStatus = "failed"
+    try:
+        try:
+            result = strategy.start(
+                grid=grid,
+                initial_arrays=initial_arrays(config.seed),
+                num_rounds=config.num_server_rounds,
+            )
+        except PrivacyBudgetExhausted as exc:
+            logger.warning("federated run stopped by its privacy budget: %s", exc)
+            result = strategy.result
+            status = "budget_exhausted"
+        else:
+            status = "budget_exhausted" if strategy.budget_refusals else "completed"
+    finally:
+        # 4. Record the outcome, also on failure.
+        central = strategy.central_privacy()
+        if central is not None:
+            logger.info("central DP spent: epsilon=%.4f at delta=%g", *central)
+        logger.info("federated run finished: %s", status)
+        if recorder is not None:
+            recorder.finish(status=status)
+    if not result.arrays:
+        result.arrays = initial_arrays(config.seed)
+    return result
+
+
+def build_server_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    recorder_factory: RecorderFactory = database_recorder,
+) -> ServerApp:
+    """Build the ``ServerApp``.
+
+    Parameters
+    ----------
+    overrides : Mapping[str, Any] or None
+        Run-config values (hyphenated keys) that win over ``context.run_config``;
+        ``run_simulation`` passes no run config, so simulations set them here.
+    recorder_factory : Callable[[RunConfig], RunRecorder | None]
+        Builds the run recorder from the parsed config (the database by default).
+
+    Returns
+    -------
+    ServerApp
+        The app, whose ``main`` runs ``run_federated``.
+
+    Raises
+    ------
+    ValueError
+        If ``overrides`` holds unknown keys or invalid values.
+    """
+    captured = dict(overrides or {})
+    parse_run_config({}, captured)  # fail fast on bad overrides
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        config = parse_run_config(context.run_config, captured)
+        run_federated(
+            grid=grid, config=config, recorder=recorder_factory(config), run_id=context.run_id
+        )
+
+    return app
+
+
+#: The ServerApp named in ``pyproject.toml`` (``server.fl.server_app:app``).
+app = build_server_app()

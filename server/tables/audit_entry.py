@@ -1,0 +1,59 @@
+"""The ``AuditEntry`` family and the ``AuditHead`` row of the hash-chained audit log.
+
+``entry_hash`` covers every column except ``subject_ref`` and ``subject_salt``, so erasure can
+null those two and keep the chain verifiable: the ``subject_commitment`` (SHA-256 of salt and
+pseudonym) remains and no longer links to anyone. ``AuditHead`` is a single row holding the
+last sequence number and hash; appenders update it first to serialise writers.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import UTCDateTime
+
+#: ``prev_hash`` of entry 1 and ``hash`` of the head of an empty log.
+GENESIS_HASH = "0" * 64
+#: Primary key of the single ``audit_head`` row.
+HEAD_ID = 1
+
+
+class AuditEntryBase(SQLModel):
+    """The hashed, PII-free fields of an audit entry."""
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=20)
+    action: str = Field(max_length=40)
+    purpose: str | None = Field(default=None, max_length=40)
+    outcome: str = Field(max_length=40)
+    subject_commitment: str | None = Field(default=None, max_length=64)
+    detail_json: str = Field(default="{}", sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
+
+
+class AuditEntry(AuditEntryBase, table=True):
+    """One audit log entry (table ``audit_entry``)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("entry_hash", name="uq_audit_entry_entry_hash"),)
+
+    subject_salt: str | None = Field(default=None, max_length=32)
+    subject_ref: str | None = Field(default=None, max_length=67, index=True)
+
+
+class AuditEntryPublic(AuditEntryBase):
+    """An audit entry as shown to officers (no salt, no pseudonym)."""
+
+
+class AuditHead(SQLModel, table=True):
+    """The single row holding the chain head (table ``audit_head``)."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=HEAD_ID, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(default=GENESIS_HASH, max_length=64)

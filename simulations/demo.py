@@ -1,0 +1,319 @@
+"""``fedprofile demo``: the whole privacy-first pipeline on embedded defaults.
+
+Numbered steps (``run_demo``):
+
+1. generate a synthetic multi-channel population (Chinese messages with phone numbers, ID
+   numbers and names) as the five channel systems would hand it over;
+2. start the server (``fedprofile serve``, uvicorn on 127.0.0.1, SQLite) as a child process;
+3. initialise one edge per channel with a shared tenant key, and ingest each channel's file:
+   validation, pseudonymisation and PII masking happen on the edge;
+4. train the GRU behaviour model with DP-SGD across the edges on the Flower Simulation
+   Engine; each edge's ε composes in its ledger;
+5. compute each edge's profiles (features, explainable tags, model scores) and upload them
+   over HTTP: only catalogued fields that consent allows for each purpose leave an edge;
+6. summarise: per-round metrics, ε per edge, fields uploaded / withheld / refused, PII masked.
+
+Then it keeps serving until Ctrl-C, unless ``--no-serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from client import (
+    ClientSettings,
+    EdgeStore,
+    EdgeUploader,
+    build_profiles,
+    ingest_file,
+    ledger_report,
+    model_quality,
+    score_subjects,
+)
+from client.edge import init_edge, open_tenant_key
+from models import API_PREFIX, Channel
+from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file
+
+from .errors import DemoError
+from .federation import run_federation
+from .progress import step_progress
+from .server_process import ServerProcess
+from .synthetic import CHANNELS, PopulationConfig, write_population
+
+logger = logging.getLogger(__name__)
+
+MARKER = ".fedprofile-demo"
+MODEL = "behaviour"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How big a demo to run and where.
+
+    Parameters
+    ----------
+    workdir : Path
+        Directory for inputs, edges, the server database and logs (recreated each run).
+    users : int
+        Synthetic users (at least 1,000 for the foundation demo).
+    days : int
+        Days of behaviour per user.
+    rounds : int
+        Federated rounds.
+    seed : int
+        Seed of the population and of training's data order.
+    port : int
+        Server port on 127.0.0.1 (0 picks a free one).
+    """
+
+    workdir: Path
+    users: int = 1000
+    days: int = 30
+    rounds: int = 3
+    seed: int = 0
+    port: int = 0
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did, for people (``render``) and programs (``to_dict``)."""
+
+    workdir: str
+    server_url: str
+    population: dict[str, Any] = field(default_factory=dict)
+    ingest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    epsilon: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_ledgers: int = 0
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pii_masked: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def totals(self) -> dict[str, Any]:
+        """Fields uploaded, withheld by consent on the edge, and refused by the server."""
+        withheld: Counter[str] = Counter()
+        refused: Counter[str] = Counter()
+        uploaded = 0
+        for report in self.uploads.values():
+            uploaded += int(report.get("fields_uploaded", 0))
+            withheld.update(report.get("fields_withheld", {}))
+            refused.update(report.get("refused_by_server", {}))
+        return {
+            "fields_uploaded": uploaded,
+            "fields_withheld_by_consent": dict(withheld),
+            "fields_refused_by_server": dict(refused),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as JSON-ready data."""
+        return {
+            "workdir": self.workdir,
+            "server_url": self.server_url,
+            "population": self.population,
+            "ingest": self.ingest,
+            "rounds": self.rounds,
+            "epsilon": self.epsilon,
+            "server_ledgers": self.server_ledgers,
+            "models": self.models,
+            "uploads": self.uploads,
+            "totals": self.totals(),
+            "pii_masked": self.pii_masked,
+            "timings": self.timings,
+        }
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Create ``workdir``, or clear a previous demo there; refuse a foreign non-empty dir.
+
+    Raises
+    ------
+    DemoError
+        If ``workdir`` holds files that a previous demo did not create.
+    """
+    if workdir.exists() and any(workdir.iterdir()):
+        if not (workdir / MARKER).exists():
+            raise DemoError(
+                f"{workdir} is not empty and was not created by `fedprofile demo`; "
+                "choose another --workdir"
+            )
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("created by fedprofile demo; safe to delete\n")
+
+
+def _ingest_edges(cfg: DemoConfig, console: Console, summary: DemoSummary, key: Path) -> None:
+    """Step 3: one edge per channel, shared tenant key, validate + pseudonymise + mask."""
+    detector = PIIDetector.create(PIIConfig())
+    masked: Counter[str] = Counter()
+    for channel in CHANNELS:
+        edge_dir = cfg.workdir / "edges" / channel
+        init_edge(
+            edge_dir=edge_dir, name=f"{channel}-edge", channel=Channel(channel), tenant_key=key
+        )
+        path = cfg.workdir / "input" / f"{channel}.jsonl"
+        with (
+            EdgeStore.for_edge_dir(edge_dir) as store,
+            step_progress(console, f"ingest {channel:<6}", total=path.stat().st_size) as advance,
+        ):
+            report = ingest_file(
+                store=store,
+                path=path,
+                pseudonymizer=Pseudonymizer(open_tenant_key(store)),
+                detector=detector,
+                progress=advance,
+            )
+        summary.ingest[channel] = {
+            "accepted": report.total_accepted,
+            "rejected": report.total_rejected,
+            "duplicates": report.total_duplicates,
+            "entities_masked": report.entities_masked,
+        }
+        masked.update(report.entities_masked)
+    summary.pii_masked = dict(sorted(masked.items()))
+
+
+def _profiles_and_uploads(
+    cfg: DemoConfig, summary: DemoSummary, server: ServerProcess, now: datetime
+) -> None:
+    """Step 5: features, tags, model scores; consent-scoped upload over HTTP."""
+    for channel in CHANNELS:
+        edge_dir = cfg.workdir / "edges" / channel
+        settings = ClientSettings(edge_dir=edge_dir, server_url=server.url)
+        with EdgeStore.for_edge_dir(edge_dir) as store:
+            scores = score_subjects(store, model=MODEL)
+            build_profiles(store=store, now=now, scores=scores)
+            quality = model_quality(store, MODEL)
+            summary.models[channel] = {
+                "round": None if quality is None else quality.server_round,
+                "purchase_auc": None if quality is None else round(quality.purchase_auc, 3),
+                "escalation_auc": None if quality is None else round(quality.escalation_auc, 3),
+                "held_out": 0 if quality is None else quality.num_examples,
+                "scores_published": sorted({n for v in scores.values() for n in v}),
+            }
+            with EdgeUploader(store=store, settings=settings) as uploader:
+                if not uploader.registered:
+                    uploader.register(f"{channel}-edge", Channel(channel), server.enrollment_token)
+                report = uploader.sync(now=datetime.now(UTC))
+            summary.uploads[channel] = report.to_dict()
+            ledger = ledger_report(store, MODEL)
+            if ledger is not None:
+                summary.epsilon[channel] = {
+                    "epsilon": round(ledger.epsilon, 4),
+                    "delta": ledger.delta,
+                    "accountant": ledger.accountant,
+                    "releases": len(ledger.entries),
+                    "budget": ledger.budget,
+                    "exhausted": ledger.exhausted,
+                }
+
+
+def _server_view(summary: DemoSummary, server: ServerProcess) -> None:
+    """Read training rounds and ledgers back from the server's API."""
+    headers = {"Authorization": f"Bearer {server.agent_token}"}
+    with httpx.Client(base_url=server.url + API_PREFIX, headers=headers, timeout=30.0) as http:
+        runs = http.get("/training-runs").raise_for_status().json()
+        ledgers = http.get("/ledgers").raise_for_status().json()
+    latest = runs[0] if isinstance(runs, list) and runs else {}  # newest first
+    summary.rounds = list(latest.get("rounds", []))
+    summary.server_ledgers = len(ledgers) if isinstance(ledgers, list) else 0
+
+
+def run_demo(
+    cfg: DemoConfig, *, console: Console, keep_server: bool = False
+) -> tuple[DemoSummary, ServerProcess | None]:
+    """Run the pipeline; return its summary and, if ``keep_server``, the running server.
+
+    Parameters
+    ----------
+    cfg : DemoConfig
+        Size and place of the demo.
+    console : Console
+        Where progress goes.
+    keep_server : bool
+        Leave the server running (the caller stops it).
+
+    Returns
+    -------
+    tuple[DemoSummary, ServerProcess or None]
+        The summary and the still-running server (``None`` unless ``keep_server``).
+    """
+    clock = time.perf_counter()
+    marks: dict[str, float] = {}
+    prepare_workdir(cfg.workdir)
+    # 1. Population, as the channel systems would hand it over.
+    population = PopulationConfig(users=cfg.users, days=cfg.days, seed=cfg.seed)
+    generated = write_population(population, cfg.workdir / "input")
+    marks["population"] = time.perf_counter()
+    console.print(
+        f"[bold]1/6[/] population: {generated.users} users, {generated.events} events, "
+        f"{generated.messages} messages, {generated.consents} consent records"
+    )
+    # 2. The server, as its own process on 127.0.0.1.
+    db_url = f"sqlite:///{(cfg.workdir / 'server.sqlite').resolve()}"
+    server = ServerProcess(
+        database_url=db_url, port=cfg.port, log_path=cfg.workdir / "logs" / "server.log"
+    ).start()
+    summary = DemoSummary(
+        workdir=str(cfg.workdir),
+        server_url=server.url,
+        population={
+            "users": generated.users,
+            "events": generated.events,
+            "messages": generated.messages,
+            "consents": generated.consents,
+            "days": cfg.days,
+            "seed": cfg.seed,
+        },
+    )
+    try:
+        marks["server"] = time.perf_counter()
+        console.print(f"[bold]2/6[/] server: {server.url} (pid {server.pid}, SQLite)")
+        # 3. Edges: shared tenant key (held by edges only), ingestion with masking.
+        key = cfg.workdir / "keys" / "tenant.key"
+        create_key_file(key)
+        console.print("[bold]3/6[/] edges: pseudonymise identifiers and mask PII on each edge")
+        _ingest_edges(cfg, console, summary, key)
+        marks["ingest"] = time.perf_counter()
+        # 4. Federated DP training on the Flower Simulation Engine.
+        console.print(
+            f"[bold]4/6[/] federated DP-SGD: {len(CHANNELS)} edges x {cfg.rounds} rounds "
+            "(Flower + Ray)"
+        )
+        run_federation(
+            data_dir=cfg.workdir / "edges",
+            rounds=cfg.rounds,
+            database_url=db_url,
+            run_config={"seed": cfg.seed},
+        )
+        marks["federation"] = time.perf_counter()
+        # 5. Profiles and consent-scoped uploads over HTTP.
+        console.print(
+            "[bold]5/6[/] profiles: explainable tags + model scores, consent-scoped upload"
+        )
+        _profiles_and_uploads(cfg, summary, server, population.end)
+        marks["upload"] = time.perf_counter()
+        # 6. What the server now holds.
+        _server_view(summary, server)
+    except BaseException:
+        server.stop()
+        raise
+    previous = clock
+    for name, mark in marks.items():
+        summary.timings[name] = round(mark - previous, 2)
+        previous = mark
+    summary.timings["total"] = round(time.perf_counter() - clock, 2)
+    if keep_server:
+        return summary, server
+    server.stop()
+    return summary, None

@@ -1,0 +1,112 @@
+"""Human-readable rendering of a demo summary (rich tables, Chinese and English labels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .demo import DemoSummary
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 10 else f"{value:.3f}"
+    return str(value)
+
+
+def render_demo_summary(summary: DemoSummary, console: Console) -> None:
+    """Print the per-round metrics, ε per edge, upload outcome and PII masked."""
+    console.print()
+    console.rule("[bold]fedprofile demo summary / 演示摘要")
+    rounds = Table(title="Federated rounds / 联邦训练轮次 (the server's training-run record)")
+    columns = (
+        ("round", None, None),
+        ("train loss", "train", "train-loss"),
+        ("max ε", "train", "epsilon"),
+        ("subjects in", "train", "subjects-included"),
+        ("excluded (no consent)", "train", "subjects-excluded"),
+        ("eval loss", "evaluate", "eval-loss"),
+        ("eval AUC", "evaluate", "eval-auc"),
+    )
+    for title, _, _ in columns:
+        rounds.add_column(title, justify="right")
+    by_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in summary.rounds:
+        by_round.setdefault(int(r["server_round"]), {})[str(r["phase"])] = r.get("metrics", {})
+    for number in sorted(by_round):
+        phases = by_round[number]
+        cells = [str(number)]
+        for _, phase, key in columns[1:]:
+            value = phases.get(str(phase), {}).get(str(key))
+            cells.append("" if value is None else _fmt(value))
+        rounds.add_row(*cells)
+    console.print(rounds)
+
+    eps = Table(title="Privacy spent per edge / 各边缘节点隐私预算 (behaviour model, cumulative)")
+    for col in ("edge", "ε", "δ", "accountant", "releases", "budget"):
+        eps.add_column(col, justify="right" if col != "edge" else "left")
+    for channel, row in summary.epsilon.items():
+        eps.add_row(
+            channel,
+            f"{row['epsilon']:.3f}",
+            f"{row['delta']:g}",
+            row["accountant"],
+            str(row["releases"]),
+            "none" if row["budget"] is None else f"{row['budget']:g}",
+        )
+    console.print(eps)
+    console.print(f"    ledgers reported to the server: {summary.server_ledgers}")
+
+    quality = Table(
+        title="Global model on each edge's held-out subjects / 全局模型本地评估 "
+        "(scores are published only from heads with AUC >= 0.60)"
+    )
+    for col in ("edge", "round", "purchase AUC", "escalation AUC", "held out", "scores published"):
+        quality.add_column(col, justify="left" if col in ("edge", "scores published") else "right")
+    for channel, row in summary.models.items():
+        quality.add_row(
+            channel,
+            str(row["round"]),
+            _fmt(row["purchase_auc"]),
+            _fmt(row["escalation_auc"]),
+            str(row["held_out"]),
+            ", ".join(row["scores_published"]) or "none (below the quality gate)",
+        )
+    console.print(quality)
+
+    totals = summary.totals()
+    up = Table(title="Profile fields / 画像字段 (only catalogued, consented fields leave an edge)")
+    up.add_column("edge")
+    up.add_column("uploaded", justify="right")
+    up.add_column("withheld by consent (edge)", justify="right")
+    up.add_column("refused by server", justify="right")
+    for channel, report in summary.uploads.items():
+        up.add_row(
+            channel,
+            str(report.get("fields_uploaded", 0)),
+            str(sum(report.get("fields_withheld", {}).values())),
+            str(sum(report.get("refused_by_server", {}).values())),
+        )
+    up.add_row(
+        "[bold]total",
+        str(totals["fields_uploaded"]),
+        str(sum(totals["fields_withheld_by_consent"].values())),
+        str(sum(totals["fields_refused_by_server"].values())),
+    )
+    console.print(up)
+    if totals["fields_withheld_by_consent"]:
+        reasons = ", ".join(
+            f"{k}: {v}" for k, v in sorted(totals["fields_withheld_by_consent"].items())
+        )
+        console.print(f"    withheld by reason: {reasons}")
+
+    pii = Table(title="PII masked on the edges / 边缘端脱敏的个人信息")
+    pii.add_column("entity type")
+    pii.add_column("count", justify="right")
+    for kind, n in summary.pii_masked.items():
+        pii.add_row(kind, str(n))
+    console.print(pii)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+    console.print(f"    timings: {timings}")

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from sqlalchemy import text
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from server import cli as server_cli
+from server.audit.append import append_entry
+from server.config import get_settings
+from server.db import create_db_engine, upgrade_database
+from server.errors import DatabaseError
+
+from .factories import T0
+
+
+@pytest.fixture()
+def app() -> typer.Typer:
+    root = typer.Typer()
+    root.command("serve")(server_cli.serve_command)
+    root.add_typer(server_cli.audit_app, name="audit")
+    return root
+
+
+@pytest.fixture()
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'server.sqlite'}"
+    monkeypatch.setenv("FEDPROFILE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def _seed(url: str, n: int) -> None:
+    upgrade_database(url)
+    engine = create_db_engine(url)
+    with Session(engine) as session:
+        for i in range(n):
+            append_entry(session=session, actor="admin", role="admin", action="profile.read",
+                         purpose=None, subject=None, outcome="accepted", detail={"i": i}, at=T0)
+        session.commit()
+    engine.dispose()
+
+
+def _tamper(url: str, seq: int) -> None:
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE audit_entry SET outcome = 'refused' WHERE seq = {seq}"))
+    engine.dispose()
+
+
+def test_audit_verify_intact_log_exits_0(app: typer.Typer, db_url: str) -> None:
+    _seed(db_url, 3)
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0 and "3 entries" in result.output
+
+
+def test_audit_verify_broken_log_exits_7_naming_seq(app: typer.Typer, db_url: str) -> None:
+    _seed(db_url, 3)
+    _tamper(db_url, 2)
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == server_cli.EXIT_CHAIN_BROKEN
+    assert "seq 2" in result.output
+
+
+def test_audit_verify_json_is_machine_readable(app: typer.Typer, db_url: str) -> None:
+    _seed(db_url, 2)
+    _tamper(db_url, 1)
+    result = CliRunner().invoke(app, ["audit", "verify", "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 7
+    assert (report["ok"], report["first_bad_seq"], report["reason"]) == (
+        False, 1, "entry_hash_mismatch"
+    )
+
+
+def test_audit_verify_unmigrated_database_raises_database_error(
+    app: typer.Typer, db_url: str
+) -> None:
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert isinstance(result.exception, DatabaseError)
+
+
+def test_serve_migrates_then_runs_uvicorn_on_requested_address(
+    app: typer.Typer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: calls.append(kw))
+    result = CliRunner().invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
+    assert "http://127.0.0.1:8123/api/v1" in result.output
+    engine = create_db_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_subprocess_answers_health(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "FEDPROFILE_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite'}"}
+    code = (
+        "import typer; from server import cli; r = typer.Typer(); "
+        "r.command('serve')(cli.serve_command); r.command('noop')(lambda: None); r()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not answer within 30 s")
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
