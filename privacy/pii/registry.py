@@ -49,6 +49,19 @@ _REGISTRY: dict[str, RecognizerFactory] = {
     "en_phone": functools.partial(PhoneNumberRecognizer, supported_language="en"),
     "en_credit_card": functools.partial(CreditCardNumberRecognizer, supported_language="en"),
     "en_ip": functools.partial(IpAddressRecognizer, supported_language="en"),
+    # Chinese businesses' English messages still carry mainland identifiers.
+    "en_cn_mobile": functools.partial(
+        CnMobileRecognizer, supported_language="en", name="CnMobileRecognizer_en"
+    ),
+    "en_cn_landline": functools.partial(
+        CnLandlineRecognizer, supported_language="en", name="CnLandlineRecognizer_en"
+    ),
+    "en_cn_id_card": functools.partial(
+        CnIdCardRecognizer, supported_language="en", name="CnIdCardRecognizer_en"
+    ),
+    "en_cn_uscc": functools.partial(
+        CnUsccRecognizer, supported_language="en", name="CnUsccRecognizer_en"
+    ),
 }
 
 #: Recognizers a detector loads per language unless told otherwise.
@@ -66,7 +79,16 @@ DEFAULT_RECOGNIZERS: dict[Literal["zh", "en"], tuple[str, ...]] = {
         "zh_email",
         "zh_ip",
     ),
-    "en": ("en_email", "en_phone", "en_credit_card", "en_ip"),
+    "en": (
+        "en_email",
+        "en_phone",
+        "en_credit_card",
+        "en_ip",
+        "en_cn_mobile",
+        "en_cn_landline",
+        "en_cn_id_card",
+        "en_cn_uscc",
+    ),
 }
 
 #: Names whose factories accept the ``deny_names`` / ``allow_names`` options.

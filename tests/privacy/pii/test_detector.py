@@ -128,3 +128,26 @@ def test_create_never_touches_the_network(monkeypatch) -> None:
 
 def test_repr_names_languages_only(detector: PIIDetector) -> None:
     assert repr(detector) == "PIIDetector(languages=('zh', 'en'))"
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("call me at 13912345678 please", {"CN_MOBILE", "PHONE_NUMBER"}),
+        ("my number is +86 139-1234-5678.", {"CN_MOBILE", "PHONE_NUMBER"}),
+        ("ID 11010519900307451X, thanks", {"CN_ID_CARD"}),
+        ("ID 110105 19900307 451X, thanks", {"CN_ID_CARD"}),
+        ("ID １１０１０５１９９００３０７４５１Ｘ", {"CN_ID_CARD"}),
+    ],
+)
+def test_english_text_masks_mainland_identifiers(
+    detector: PIIDetector, text: str, entity: set[str]
+) -> None:
+    # Chinese businesses' English messages carry mainland phones and IDs too.
+    result = detector.scrub(text, lang="en")
+
+    assert len(result.entities) == 1 and result.entities[0].type in entity
+    assert not any(ch.isdigit() for ch in result.text.translate(_FULLWIDTH_TO_ASCII))
+
+
+_FULLWIDTH_TO_ASCII = str.maketrans("０１２３４５６７８９", "0123456789")
