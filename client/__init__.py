@@ -42,6 +42,9 @@ _LAZY: dict[str, str] = {
     "score_subjects": ".scoring",
     "model_quality": ".scoring",
     "ledger_report": ".ledger",
+    "calibrate_noise_multiplier": ".calibration",
+    "calibrated_dp_config": ".calibration",
+    "central_clipping_mod": ".mods",
 }
 
 
@@ -75,6 +78,9 @@ __all__ = [
     "UploadRefusedError",
     "build_client_app",
     "build_profiles",
+    "calibrate_noise_multiplier",
+    "calibrated_dp_config",
+    "central_clipping_mod",
     "compute_features",
     "features_from_store",
     "get_client_settings",

@@ -22,11 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from models import Channel
-from privacy import Pseudonymizer
 
 from .config import ClientSettings, get_client_settings
 from .credentials import load_credentials
-from .edge import init_edge, open_tenant_key, validate_edge_name
+from .edge import init_edge, validate_edge_name
 from .errors import (
     EdgeConfigError,
     EdgeNotInitialisedError,
@@ -34,9 +33,12 @@ from .errors import (
     ServerUnavailableError,
     UploadRefusedError,
 )
+from .feed import sync_subject_events
 from .identity import IdentityResolver
 from .ingest import IngestReport, ScrubbedText, ingest_file
 from .profile import ProfileScope, build_profiles
+from .rekey import DEFAULT_BATCH_SIZE, open_edge_pseudonymizer, rekey_edge
+from .rekey_transport import rekey_transport
 from .store import STORE_FILENAME, EdgeStore
 from .uploader import EdgeUploader, utc_now
 
@@ -47,7 +49,7 @@ EXIT_INPUT_REJECTED = 3
 SCORING_MODEL = "behaviour"
 
 edge_app = typer.Typer(
-    help="One edge's lifecycle: init, ingest, profile, sync, status.",
+    help="One edge's lifecycle: init, ingest, profile, sync, status, rekey.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -76,11 +78,6 @@ def _open_edge(settings: ClientSettings) -> EdgeStore:
         store.close()
         raise EdgeNotInitialisedError(settings.edge_dir)
     return store
-
-
-def _tenant_key(settings: ClientSettings, store: EdgeStore) -> bytes:
-    """Load the tenant key this edge was initialised with (refusing a different one)."""
-    return open_tenant_key(store, override=settings.tenant_key_path)
 
 
 class _LazyDetector:
@@ -227,7 +224,8 @@ def ingest_command(
     """
     settings = _settings(edge_dir=edge_dir)
     with _open_edge(settings) as store:
-        pseudonymizer = Pseudonymizer(_tenant_key(settings, store))
+        # the current key generation; refused while a tenant key rotation is unfinished
+        pseudonymizer = open_edge_pseudonymizer(store, override=settings.tenant_key_path)
         resolver = IdentityResolver(pseudonymizer)
         detector = _LazyDetector(settings)
         report = IngestReport()
@@ -320,7 +318,7 @@ def sync_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Send consent events, the fields consent allows, and ledgers; register on first sync."""
+    """Apply the server's subject events, then send consents, allowed fields and ledgers."""
     settings = _settings(edge_dir=edge_dir, server_url=server, enrollment_token=enrollment_token)
     with (
         _open_edge(settings) as store,
@@ -341,8 +339,16 @@ def sync_command(
                 token.get_secret_value(),
             )
             registered_now = True
+        # Erasures, restrictions and consents from elsewhere apply before anything leaves.
+        feed = sync_subject_events(store=store, settings=settings)
         report = uploader.sync(now=utc_now())
-    data = {**report.to_dict(), "registered_now": registered_now, "edge_id": uploader.edge_id}
+        report.notes.extend(feed.notes)
+    data = {
+        **report.to_dict(),
+        "registered_now": registered_now,
+        "edge_id": uploader.edge_id,
+        "subject_events": feed.to_dict(),
+    }
     if as_json:
         _echo_json(data)
     else:
@@ -387,3 +393,60 @@ def status_command(edge_dir: EdgeDirOption = None, as_json: JsonOption = False) 
         _echo_json(data)
     else:
         _echo_table("edge status", data)
+
+
+@edge_app.command("rekey")
+def rekey_command(
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key",
+            help="Rotated tenant key chain file (this edge's chain plus a new generation).",
+        ),
+    ] = None,
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate",
+            help="Generate the next key generation here (an edge with its own tenant key).",
+        ),
+    ] = False,
+    edge_dir: EdgeDirOption = None,
+    server: Annotated[str | None, typer.Option("--server", help="Server base URL.")] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1000, help="Pseudonym pairs per upload.")
+    ] = DEFAULT_BATCH_SIZE,
+    as_json: JsonOption = False,
+) -> None:
+    """Rotate the tenant key: re-key the store and the server's rows (re-run to resume).
+
+    Maps every stored pseudonym to the new key generation, uploads the old->new pairs in
+    batches (never a key or an identifier), and switches the edge to the new key only after
+    the server confirmed every batch. Interrupted runs resume where they stopped.
+    """
+    if new_key is not None and generate:
+        raise typer.BadParameter("pass either --new-key or --generate, not both")
+    settings = _settings(edge_dir=edge_dir, server_url=server)
+    transport = rekey_transport(settings)
+    try:
+        with (
+            _open_edge(settings) as store,
+            _progress("re-keying", total=1, enabled=not as_json) as bar,
+        ):
+            report = rekey_edge(
+                store=store,
+                settings=settings,
+                transport=transport,
+                new_key=new_key,
+                generate=generate,
+                batch_size=batch_size,
+                progress=_advance(bar, base=0),
+            )
+    finally:
+        if transport is not None:
+            transport.close()
+    data = report.to_dict()
+    if as_json:
+        _echo_json(data)
+    else:
+        _echo_table("tenant key rotated", data)

@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE TABLE IF NOT EXISTS global_models (
     model TEXT PRIMARY KEY, server_round INTEGER NOT NULL, weights BLOB NOT NULL,
     updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS suppressed_fields (
+    subject TEXT NOT NULL, field TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (subject, field));
+CREATE TABLE IF NOT EXISTS restricted_subjects (
+    subject TEXT PRIMARY KEY, purposes_json TEXT NOT NULL, restricted_at REAL NOT NULL);
 """
 #: Columns of an events row as inserted (``ingested_at`` is the insert time).
 _EVENT_COLUMNS = (
@@ -441,11 +446,21 @@ class EdgeStore(OutboxTable, RollupTable):
         return out
 
     def consent_states(self) -> dict[str, ConsentState]:
-        """Return each subject's consent state folded from its stored events."""
+        """Return each subject's consent state folded from its stored events.
+
+        Fields the server suppressed (rectified or deleted on the subject's request, learnt
+        from the subject-event feed: ``client.feed``) are carried in the states, so
+        ``consent.evaluate`` withholds them from uploads.
+        """
         grouped: dict[str, list[ConsentEvent]] = defaultdict(list)
         for stored in self.consent_events():
             grouped[stored.event.subject].append(stored.event)
-        return {s: ConsentState(events) for s, events in grouped.items()}
+        hidden: dict[str, set[str]] = defaultdict(set)
+        for subject, name in self._db.execute("SELECT subject, field FROM suppressed_fields"):
+            hidden[subject].add(name)
+        return {
+            s: ConsentState(events, suppressed=hidden.get(s, ())) for s, events in grouped.items()
+        }
 
     def mark_consents_synced(self, consent_ids: Iterable[str]) -> None:
         """Record that these consent events reached the server."""

@@ -18,6 +18,7 @@ from .catalogue import (
 )
 from .dsr import (
     DEFAULT_DUE_DAYS,
+    Approval,
     DSRTransitionError,
     Rectification,
     RequestAction,
@@ -55,6 +56,7 @@ from .records import PSEUDONYM_PATTERN, ConsentEvent, ConsentState, ConsentStatu
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Approval",
     "CatalogueError",
     "ConsentError",
     "ConsentEvent",

@@ -114,7 +114,8 @@ class Approval:
     Parameters
     ----------
     officer : str
-        Stable id of the approving officer (the token's id, never a name or e-mail).
+        Stable id of the approving officer: the audit log's name for them
+        (``compliance_officer:<holder name>``), never an e-mail or phone number.
     at : datetime
         When they approved.
     """

@@ -85,7 +85,10 @@ class PurposeListError(CatalogueError):
 
 
 class NoticeError(ConsentError):
-    """Notices that cannot form a registry (e.g. one version label published twice).
+    """Notice versions used inconsistently.
+
+    For example one version label published twice, or a grant recorded under a version
+    that a material notice has replaced.
 
     Parameters
     ----------

@@ -64,6 +64,8 @@ def build_app() -> typer.Typer:
     from client.scrub import scrub_command
     from privacy.cli import epsilon_command
     from server.cli import audit_app, serve_command
+    from server.retention_cli import retention_app
+    from server.token_cli import token_app
     from simulations.cli import demo_command, simulate_command
     from simulations.deploy_cli import deploy_app
 
@@ -97,6 +99,10 @@ def build_app() -> typer.Typer:
     app.add_typer(privacy_app, name="privacy")
     app.command("simulate")(simulate_command)
     app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+    app.add_typer(
+        retention_app, name="retention", help="Delete fields past their catalogued retention."
+    )
+    app.add_typer(token_app, name="token", help="Issue named bearer tokens (bootstrap).")
     app.add_typer(
         deploy_app, name="deploy", help="Deployment helpers: TLS certificates and SuperNode keys."
     )

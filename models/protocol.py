@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 API_PREFIX = "/api/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -170,6 +170,9 @@ class ConsentBatchResult(BaseModel):
 
     recorded: int
     duplicates: int = 0
+    #: Events about an erased subject dated before its erasure (a stale edge's backlog);
+    #: refused so they cannot bring the subject back.
+    refused_erased: int = 0
 
 
 class LedgerEntryWire(BaseModel):
@@ -213,6 +216,66 @@ class Health(BaseModel):
     database: str
     audit_entries: int
     audit_head: str | None
+
+
+#: Largest number of ``old -> new`` pairs in one re-keying batch.
+REKEY_BATCH_MAX = 1000
+#: Tenant key ids are ``tk_`` + 16 hex digits (``privacy.tenant_key_id``).
+TENANT_KID_REGEX = r"^tk_[0-9a-f]{16}$"
+
+
+class RekeyPair(BaseModel):
+    """One subject's pseudonym before and after a tenant key rotation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    old: str = Field(pattern=PSEUDONYM_REGEX)
+    new: str = Field(pattern=PSEUDONYM_REGEX)
+
+
+class RekeyBatch(BaseModel):
+    """A batch of an edge's re-keying mapping (``POST /edges/me/rekey``).
+
+    The server renames every row of each ``old`` pseudonym to ``new`` in one transaction; it
+    never sees a tenant key. ``from_kid`` and ``to_kid`` are the public ids of the generation
+    mapped from and to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_kid: str = Field(pattern=TENANT_KID_REGEX)
+    to_kid: str = Field(pattern=TENANT_KID_REGEX)
+    pairs: list[RekeyPair] = Field(min_length=1, max_length=REKEY_BATCH_MAX)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RekeyBatch:
+        """Refuse a batch that renames a pseudonym twice or chains renames inside itself."""
+        olds = [pair.old for pair in self.pairs]
+        news = [pair.new for pair in self.pairs]
+        if self.from_kid == self.to_kid:
+            raise ValueError("from_kid and to_kid must differ")
+        if len(set(olds)) != len(olds) or len(set(news)) != len(news):
+            raise ValueError("each old and each new pseudonym may appear once per batch")
+        if set(olds) & set(news):
+            raise ValueError("no pseudonym may be both an old and a new one in a batch")
+        return self
+
+
+class RekeyBatchResult(BaseModel):
+    """What the server did with a re-keying batch (counts only).
+
+    ``applied``: subjects renamed now; ``already_applied``: pairs an earlier batch (this edge's
+    retry or another edge) applied; ``unknown``: old pseudonyms the server never held;
+    ``tombstoned``: erased subjects whose tombstone now covers the new pseudonym too;
+    ``fields_resealed``: sealed fields re-encrypted for the new pseudonym.
+    """
+
+    applied: int
+    already_applied: int
+    unknown: int
+    tombstoned: int = 0
+    fields_resealed: int = 0
+    rows_renamed: dict[str, int] = Field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ learning plane (Flower)

@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "load_tenant_key_chain": ".rekey",
     "repseudonymize": ".rekey",
     "rotate_tenant_key_file": ".rekey",
+    "save_tenant_key_chain_file": ".rekey",
     "tenant_key_id": ".rekey",
     "PIIConfig": ".config",
     "DPTrainer": ".dp",
@@ -139,6 +140,7 @@ __all__ = [
     "resolve_mode",
     "retire_master_keys",
     "rotate_tenant_key_file",
+    "save_tenant_key_chain_file",
     "tenant_key_id",
     "verify_signed",
 ]

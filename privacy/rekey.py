@@ -147,11 +147,17 @@ class Rekeyer:
         The new generation's tenant key.
     from_kid : str
         Id of the previous generation's key (recorded in mappings).
+    via : Sequence[bytes]
+        Keys of generations between ``from_kid`` and ``new_key``, oldest first, applied
+        before ``new_key``: an edge that missed rotations maps straight to the newest one.
     """
 
-    def __init__(self, new_key: bytes, *, from_kid: str) -> None:
+    def __init__(self, new_key: bytes, *, from_kid: str, via: Sequence[bytes] = ()) -> None:
         self._to_kid = tenant_key_id(new_key)
-        self._key = new_key
+        self._keys = (*via, new_key)
+        for key in self._keys:
+            if len(key) != KEY_BYTES:
+                raise ValueError(f"every key must be {KEY_BYTES} bytes")
         self._from_kid = from_kid
 
     @property
@@ -166,7 +172,9 @@ class Rekeyer:
 
     def rekey(self, pseudonym: str) -> str:
         """Return the new pseudonym of ``pseudonym`` (see :func:`repseudonymize`)."""
-        return repseudonymize(key=self._key, pseudonym=pseudonym)
+        for key in self._keys:
+            pseudonym = repseudonymize(key=key, pseudonym=pseudonym)
+        return pseudonym
 
     def mapping(self, pseudonyms: Iterable[str]) -> RekeyMapping:
         """Map every pseudonym an edge holds.
@@ -245,22 +253,94 @@ class TenantKeyChain:
         """
         return ChainedPseudonymizer(self._keys, region=region)
 
-    def rekeyer(self) -> Rekeyer:
-        """Return the mapper from the previous generation to the current one.
+    def rekeyer(self, *, since_kid: str | None = None) -> Rekeyer:
+        """Return the mapper from an earlier generation to the current one.
+
+        Parameters
+        ----------
+        since_kid : str or None
+            Id of the generation to map from; ``None`` means the previous one.
 
         Returns
         -------
         Rekeyer
-            The mapper.
+            The mapper (through every generation after ``since_kid``).
 
         Raises
         ------
         ValueError
-            If the chain has a single generation (nothing to map from).
+            If the chain has a single generation, ``since_kid`` is not in the chain or is
+            the current generation (nothing to map).
         """
         if len(self._keys) < 2:
             raise ValueError("a chain of one generation has no previous generation to map")
-        return Rekeyer(self._keys[-1], from_kid=self._kids[-2])
+        if since_kid is None:
+            since_kid = self._kids[-2]
+        if since_kid not in self._kids[:-1]:
+            raise ValueError("since_kid must name an earlier generation of this chain")
+        start = self._kids.index(since_kid) + 1
+        return Rekeyer(self._keys[-1], from_kid=since_kid, via=self._keys[start:-1])
+
+    def upto(self, kid: str) -> Self:
+        """Return the chain as it was when generation ``kid`` was current.
+
+        Parameters
+        ----------
+        kid : str
+            Id of one of the chain's generations.
+
+        Returns
+        -------
+        TenantKeyChain
+            The generations up to and including ``kid``.
+
+        Raises
+        ------
+        ValueError
+            If ``kid`` is not in the chain.
+        """
+        if kid not in self._kids:
+            raise ValueError("kid must name a generation of this chain")
+        return type(self)(self._keys[: self._kids.index(kid) + 1])
+
+    def generation_key(self, index: int) -> bytes:
+        """Return the key of one generation (0 = oldest), e.g. to check a stored fingerprint.
+
+        Key material: never log it, show it or put it in a message.
+
+        Parameters
+        ----------
+        index : int
+            The generation's position, oldest first.
+
+        Returns
+        -------
+        bytes
+            The 32-byte key.
+
+        Raises
+        ------
+        IndexError
+            If the chain has no such generation.
+        """
+        return self._keys[index]
+
+    def extends(self, other: TenantKeyChain) -> bool:
+        """Return whether this chain is ``other`` followed by one or more generations.
+
+        Parameters
+        ----------
+        other : TenantKeyChain
+            The chain an edge uses now.
+
+        Returns
+        -------
+        bool
+            True when ``other``'s generations are this chain's first ones and this chain has
+            more.
+        """
+        n = len(other._kids)
+        return len(self._kids) > n and self._kids[:n] == other._kids
 
     def rotated(self, *, random_bytes: RandomBytes = os.urandom) -> Self:
         """Return this chain with one more, random, generation.
@@ -281,10 +361,11 @@ class TenantKeyChain:
         return f"TenantKeyChain(kids={list(self._kids)!r})"
 
 
-class ChainedPseudonymizer:
+class ChainedPseudonymizer(Pseudonymizer):
     """Pseudonyms of the current generation: HMAC under key 1, then re-keyed per generation.
 
-    With a single generation it equals ``Pseudonymizer`` (same pseudonyms).
+    With a single generation it equals ``Pseudonymizer`` (same pseudonyms); it is one, so it
+    serves wherever a ``Pseudonymizer`` is expected (ingestion, identity resolution).
 
     Parameters
     ----------
@@ -297,7 +378,7 @@ class ChainedPseudonymizer:
     def __init__(self, keys: Sequence[bytes], *, region: str = "CN") -> None:
         if not keys:
             raise ValueError("keys must hold at least one tenant key")
-        self._first = Pseudonymizer(keys[0], region=region)
+        super().__init__(keys[0], region=region)
         self._later = tuple(keys[1:])
         for key in self._later:
             if len(key) != KEY_BYTES:
@@ -323,7 +404,7 @@ class ChainedPseudonymizer:
         IdentifierError
             If the identifier cannot be normalised (the value is not echoed).
         """
-        pseudonym = self._first.pseudonym(kind, value)
+        pseudonym = super().pseudonym(kind, value)
         for key in self._later:
             pseudonym = repseudonymize(key=key, pseudonym=pseudonym)
         return pseudonym
@@ -353,6 +434,27 @@ def create_tenant_key_chain_file(path: Path) -> TenantKeyChain:
     key = generate_key()
     create_key_lines(path, [key], what=_WHAT, header=_HEADER)
     return TenantKeyChain([key])
+
+
+def save_tenant_key_chain_file(path: Path, chain: TenantKeyChain) -> None:
+    """Write a chain to a new file (mode 0600), refusing to overwrite one.
+
+    An edge that generates its own next generation writes it beside its current key file
+    and switches to it only once the server has applied its mapping.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write; must not exist.
+    chain : TenantKeyChain
+        The generations to write, oldest first.
+
+    Raises
+    ------
+    KeyFileError
+        If the file exists or cannot be written.
+    """
+    create_key_lines(path, list(chain._keys), what=_WHAT, header=_HEADER)
 
 
 def load_tenant_key_chain(path: Path) -> TenantKeyChain:
@@ -400,6 +502,7 @@ def rotate_tenant_key_file(path: Path) -> TenantKeyChain:
     keys = read_key_lines(path, what=_WHAT)
     chain = TenantKeyChain(keys).rotated()
     replace_key_lines(path, [*keys, chain._keys[-1]], what=_WHAT, header=_HEADER)
-    logger.info("tenant key chain %s: generation %d (kid %s)", path, chain.generation,
-                chain.current_kid)
+    logger.info(
+        "tenant key chain %s: generation %d (kid %s)", path, chain.generation, chain.current_kid
+    )
     return chain

@@ -169,6 +169,10 @@ class ServerSettings(BaseSettings):
         The audit log signs a checkpoint each time its size reaches a multiple of this
         number of entries (in the appending transaction); ``audit verify`` fails when the
         newest checkpoint is this many entries or more behind the head. Default 1000.
+    dsr_due_days : int
+        Calendar days between receiving a data-subject request and its due date (1-90,
+        default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
+        past it are flagged overdue.
 
     Raises
     ------
@@ -191,6 +195,7 @@ class ServerSettings(BaseSettings):
     master_key_path: Path | None = None
     signing_key_path: Path | None = None
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    dsr_due_days: int = Field(default=15, ge=1, le=90)
 
     @field_validator("database_url")
     @classmethod

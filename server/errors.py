@@ -12,7 +12,10 @@ Hierarchy::
     ├── NotFoundError               an edge or subject the server does not know (404)
     ├── ConflictError               a write that collides with stored state (409)
     │   ├── EdgeNameTakenError      an edge name that is already registered
-    │   └── IdempotencyConflictError  an idempotency key reused with a different body
+    │   ├── IdempotencyConflictError  an idempotency key reused with a different body
+    │   └── RequestStateError       a data-subject request transition the rules refuse
+    ├── RequestInvalidError         a data-subject request that cannot be carried out (422)
+    ├── InvalidCursorError          a subject-event feed cursor this server did not issue (422)
     └── ConsentRefusedError         an upload with refused fields; nothing stored (403)
 
 Messages carry ids, field names, reason codes and counts only: never profile values, raw
@@ -190,3 +193,40 @@ class ConsentRefusedError(ServerError):
         self.refused = list(refused)
         self.total = total
         super().__init__(f"{len(self.refused)} of {total} field(s) refused; nothing was stored")
+
+
+class RequestStateError(ConflictError):
+    """A data-subject request transition the workflow refuses (409).
+
+    Parameters
+    ----------
+    message : str
+        One line naming the rule (states, action, counts; never personal data).
+    reason : str
+        ``consent.DSRTransitionError`` code: ``invalid_transition``, ``duplicate_approval`` or
+        ``reason_required``.
+    """
+
+    code = "dsr_state"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class RequestInvalidError(ServerError):
+    """A data-subject request that is malformed or cannot be carried out (422).
+
+    Parameters
+    ----------
+    message : str
+        One line saying what to fix (field names and rules, never values).
+    """
+
+    code = "dsr_invalid"
+
+
+class InvalidCursorError(ServerError):
+    """A subject-event feed cursor this server did not issue (422)."""
+
+    code = "invalid_cursor"

@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from .api.deps import get_clock
+from .api.deps import check_consent_files, get_clock
 from .api.errors import install_error_handlers
 from .api.routes.api import build_api_router
 from .clock import Clock
 from .config import MasterKeySource, ServerSettings, SigningKeySource, get_settings
+from .console.app import install_console
 from .db import create_db_engine
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings if settings is not None else get_settings()
+        check_consent_files(resolved)  # refuse to start on an invalid purpose list/catalogue
         owned = engine is None
         app.state.engine = engine if engine is not None else create_db_engine(resolved.database_url)
         app.state.master_keys = MasterKeySource(resolved)
@@ -79,6 +81,7 @@ def create_app(
         app.dependency_overrides[get_clock] = lambda: clock
     install_error_handlers(app)
     app.include_router(build_api_router())
+    install_console(app)
     return app
 
 

@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "run_federation": ".federation",
     "SimulationConfig": ".simulate",
     "run_simulation_task": ".simulate",
+    "generate_labeled_messages": ".labeled",
 }
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "SimulationConfig",
     "SimulationError",
     "SimulationsError",
+    "generate_labeled_messages",
     "run_demo",
     "run_federation",
     "run_simulation_task",

@@ -90,46 +90,144 @@ def demo_command(
 
 def simulate_command(
     task: Annotated[
-        str, typer.Option("--task", help="behaviour (text arrives with the text model).")
+        str, typer.Option("--task", help="behaviour (event logs) or text (labelled messages).")
     ] = "behaviour",
     dataset: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            "--dataset", help="Input JSONL in the edge input schema (default: synthetic)."
+            "--dataset",
+            help="Input file, repeatable. text: labelled JSONL/CSV; behaviour: event logs "
+            "(JSONL/CSV in the edge input schema; default: a synthetic population).",
         ),
     ] = None,
-    edges: Annotated[int, typer.Option("--edges", min=1, max=1000, help="Number of edges.")] = 5,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, max=500, help="Federated rounds.")] = 3,
-    epsilon: Annotated[
-        float | None, typer.Option("--epsilon", min=0.0, help="Per-edge ε budget.")
+    text_field: Annotated[str, typer.Option("--text-field", help="Text field (text task).")] = (
+        "text"
+    ),
+    label_field: Annotated[
+        str, typer.Option("--label-field", help="Label field, any number of classes.")
+    ] = "label",
+    group_field: Annotated[
+        str | None,
+        typer.Option("--group-field", help="User / customer field: its examples stay together."),
     ] = None,
+    partition: Annotated[
+        str, typer.Option("--partition", help="iid | dirichlet (label skew) | column (text).")
+    ] = "iid",
+    partition_field: Annotated[
+        str | None, typer.Option("--partition-field", help="Column of --partition column.")
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.001, help="Dirichlet α of --partition dirichlet.")
+    ] = 0.5,
+    edges: Annotated[int, typer.Option("--edges", min=1, max=1000, help="Number of edges.")] = 5,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=500, help="Federated rounds.")] = 5,
+    local_epochs: Annotated[
+        int | None, typer.Option("--local-epochs", min=1, help="Epochs per round per edge.")
+    ] = None,
+    epsilon: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--epsilon",
+            min=0.0,
+            help="Target ε per edge for the whole run (repeatable; default 8). Noise is "
+            "calibrated from the round plan.",
+        ),
+    ] = None,
+    noise_multiplier: Annotated[
+        float | None, typer.Option("--noise-multiplier", min=0.0, help="Fixed σ instead of ε.")
+    ] = None,
+    no_dp: Annotated[
+        bool, typer.Option("--no-dp", help="Federated training without noise.")
+    ] = False,
+    central_dp: Annotated[
+        bool, typer.Option("--central-dp", help="Client-level DP on the server, not DP-SGD.")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="inprocess (no Ray; deterministic) or ray.")
+    ] = "inprocess",
+    baselines: Annotated[
+        bool,
+        typer.Option(
+            "--baselines",
+            help="Add centralized (non-private, DP), federated non-private and local-only.",
+        ),
+    ] = False,
+    accountant: Annotated[
+        str, typer.Option("--accountant", help="rdp (fast, conservative) or prv (tighter).")
+    ] = "rdp",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    learning_rate: Annotated[float | None, typer.Option("--learning-rate", min=0.0)] = None,
+    no_mask: Annotated[
+        bool, typer.Option("--no-mask", help="The text file is already PII-masked.")
+    ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="zh or en (masking).")] = "zh",
     users: Annotated[
         int, typer.Option("--users", min=10, help="Synthetic users when no dataset is given.")
     ] = 1000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="Output directory for metrics.json.")] = Path(
+    seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Output directory for the report.")] = Path(
         "simulation-out"
     ),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print metrics as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Run a federated simulation and write metrics.json (behaviour task)."""
+    """Compare federated DP with baselines on your data; write metrics, plots and a report."""
+    from .errors import SimulationError
     from .simulate import SimulationConfig, run_simulation_task
+    from .task_data import TextSource
 
     console = Console(stderr=True)
+    choices = {
+        "--task": (task, ("behaviour", "text")),
+        "--partition": (partition, ("iid", "dirichlet", "column")),
+        "--engine": (engine, ("inprocess", "ray")),
+        "--accountant": (accountant, ("rdp", "prv")),
+        "--lang": (lang, ("zh", "en")),
+    }
+    for option, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise typer.BadParameter(f"{option} must be one of {', '.join(allowed)}")
+    paths = tuple(p.resolve() for p in dataset or [])
+    text = None
+    if task == "text":
+        text = TextSource(
+            paths=paths,
+            text_field=text_field,
+            label_field=label_field,
+            group_field=group_field,
+            partition_field=partition_field,
+            mask=not no_mask,
+            lang=lang,  # type: ignore[arg-type]
+        )
     cfg = SimulationConfig(
-        task=task,
-        dataset=dataset,
+        task=task,  # type: ignore[arg-type]
+        datasets=paths,
         edges=edges,
         rounds=rounds,
-        epsilon=epsilon,
-        users=users,
-        seed=seed,
         out=out.resolve(),
+        local_epochs=local_epochs,
+        epsilons=tuple(epsilon or ([] if noise_multiplier is not None else [8.0])),
+        noise_multiplier=noise_multiplier,
+        dp=not no_dp,
+        central_dp=central_dp,
+        engine=engine,  # type: ignore[arg-type]
+        baselines=baselines,
+        seed=seed,
+        text=text,
+        partition=partition,  # type: ignore[arg-type]
+        alpha=alpha,
+        users=users,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        accountant=accountant,  # type: ignore[arg-type]
     )
-    metrics = run_simulation_task(cfg, console=console)
+    try:
+        metrics = run_simulation_task(cfg, console=console)
+    except SimulationError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
     if as_json:
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
     else:
-        console.print(f"metrics written to {cfg.out / 'metrics.json'}")
+        console.print(f"report written to {cfg.out / 'report.html'}")

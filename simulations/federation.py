@@ -12,12 +12,16 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client import build_client_app
 from server import build_server_app
 
 from .errors import FederationError
+
+if TYPE_CHECKING:
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import ServerApp
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,35 @@ def run_federation(
         "min-nodes": len(edges),
     }
     config.update(run_config or {})
+    run_on_ray(
+        server_app=build_server_app(config),
+        client_app=build_client_app(config),
+        num_nodes=len(edges),
+        num_cpus=num_cpus,
+    )
+
+
+def run_on_ray(
+    *, server_app: ServerApp, client_app: ClientApp, num_nodes: int, num_cpus: int | None = None
+) -> None:
+    """Run a ServerApp and ``num_nodes`` virtual SuperNodes on the Flower Simulation Engine.
+
+    Parameters
+    ----------
+    server_app : ServerApp
+        The ServerApp (it runs in this process, in Flower's driver thread).
+    client_app : ClientApp
+        The ClientApp, run by Ray actors (one CPU each).
+    num_nodes : int
+        Virtual SuperNodes; node ``i`` gets node config ``partition-id = i``.
+    num_cpus : int or None
+        CPUs Ray may use (default: all, at most 2 per the machine's size).
+
+    Raises
+    ------
+    FederationError
+        If the simulation fails.
+    """
     os.environ.setdefault("FLWR_HOME", tempfile.mkdtemp(prefix="fedprofile-flwr-"))
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs; quiets a tip
     cpus = num_cpus or max(1, min(os.cpu_count() or 1, 2))
@@ -94,15 +127,15 @@ def run_federation(
     from flwr.simulation import run_simulation
 
     _tame_flower_logging()
-    logger.info("federation: %d edges, %d rounds", len(edges), rounds)
+    logger.info("federation on Ray: %d nodes", num_nodes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*deprecated.*")
         try:
             run_simulation(
-                server_app=build_server_app(config),
-                client_app=build_client_app(config),
-                num_supernodes=len(edges),
+                server_app=server_app,
+                client_app=client_app,
+                num_supernodes=num_nodes,
                 backend_config=backend_config,
             )
         except Exception as exc:  # noqa: BLE001 - Flower wraps failures in generic errors

@@ -9,7 +9,9 @@ own places or as a clause before or after the body, written the ways customers w
 (spaced or dashed groups, ``+86``, full-width digits). Noise makes the text realistic and
 the labels not trivially separable: shared skeletons whose only intent signal is a short
 cue, typos and homophones, code-switching between Chinese and English, emoji, sloppy
-punctuation. Only the non-PII text gets typos, so the embedded identifiers stay exact.
+punctuation. Only the non-PII text gets typos, so the embedded identifiers stay exact:
+``render_labeled_message`` also returns where each one sits (``PIISpan``), for masking tests
+and evaluations.
 
 The pattern tables are data; the module is longer than the 400-line guide because of them.
 """
@@ -470,6 +472,46 @@ def _punctuate(text: str, lang: str, rng: random.Random) -> str:
     return text.rstrip("。.！!") + rng.choice([mark, "???", "。。。", "..."])
 
 
+@dataclass(frozen=True)
+class PIISpan:
+    """Where one piece of personal information sits in a rendered message.
+
+    Parameters
+    ----------
+    slot : str
+        Which kind (one of ``PII_SLOTS``).
+    value : str
+        The person's value as given (unformatted).
+    start, end : int
+        ``text[start:end]`` is the value as written (spaced, dashed, ``+86`` or full-width
+        digits under noise; exactly ``value`` without noise).
+    """
+
+    slot: str
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A rendered message with its labels and the exact places of its personal information.
+
+    Parameters
+    ----------
+    text : str
+        The message.
+    template : Template
+        The pattern and labels it came from (``template.intent``, ``template.emotion``).
+    pii : tuple[PIISpan, ...]
+        Every embedded piece of personal information, in text order.
+    """
+
+    text: str
+    template: Template
+    pii: tuple[PIISpan, ...]
+
+
 def render_message(
     *,
     rng: random.Random,
@@ -506,6 +548,57 @@ def render_message(
         The text and its template (``template.intent`` and ``template.emotion`` are the
         labels).
     """
+    rendered = render_labeled_message(
+        rng=rng,
+        lang=lang,
+        intent=intent,
+        category=category,
+        person=person,
+        emotion=emotion,
+        noise=noise,
+    )
+    return rendered.text, rendered.template
+
+
+def _locate(text: str, inserted: list[tuple[str, str, str]]) -> tuple[PIISpan, ...]:
+    """Find each inserted ``(slot, value, written)`` in ``text``, in insertion order."""
+    spans: list[PIISpan] = []
+    pos = 0
+    for slot, value, written in inserted:
+        start = text.find(written, pos)
+        if start < 0:  # the noise never touches identifiers; this would be a bug
+            raise RuntimeError(f"rendered {slot} slot not found in the message")
+        spans.append(PIISpan(slot, value, start, start + len(written)))
+        pos = start + len(written)
+    return tuple(spans)
+
+
+def render_labeled_message(
+    *,
+    rng: random.Random,
+    lang: Lang,
+    intent: Intent,
+    category: str,
+    person: dict[str, str],
+    emotion: Emotion | None = None,
+    noise: MessageNoise = DEFAULT_NOISE,
+) -> RenderedMessage:
+    """Render one customer message with its labels and the spans of its personal information.
+
+    Takes the same arguments as :func:`render_message` and draws the same random numbers, so
+    both give the same text for the same ``rng`` state. The spans let PII-masking tests and
+    evaluations score detection against exact gold positions.
+
+    Returns
+    -------
+    RenderedMessage
+        Text, template (labels) and PII spans.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is neither ``"zh"`` nor ``"en"``.
+    """
     if lang not in ("zh", "en"):
         raise ValueError(f"unknown language {lang!r}; use 'zh' or 'en'")
     if emotion is None:
@@ -523,6 +616,7 @@ def render_message(
         body = body.replace("{pii}", clause)
     # Typos go into the literal text only, so the identifiers stay exact.
     pieces: list[str] = []
+    inserted: list[tuple[str, str, str]] = []
     for literal, field, _spec, _conv in _FORMATTER.parse(body):
         pieces.append(_typo(literal, lang, noise.typo_rate, rng))
         if field is None:
@@ -530,7 +624,10 @@ def render_message(
         if field in values:
             pieces.append(values[field])
         elif field in person:
-            pieces.append(_digits(person[field], noise, rng, field))
+            written = _digits(person[field], noise, rng, field)
+            pieces.append(written)
+            if field in PII_SLOTS and written:
+                inserted.append((field, person[field], written))
         else:
             pieces.append(values.get(field, ""))
     text = "".join(pieces).strip()
@@ -544,4 +641,5 @@ def render_message(
         text = _punctuate(text, lang, rng)
     if rng.random() < noise.emoji_rate:
         text += rng.choice(_EMOJI[emotion])
-    return text, Template(lang, intent, emotion, pattern.text, tone)
+    template = Template(lang, intent, emotion, pattern.text, tone)
+    return RenderedMessage(text, template, _locate(text, inserted))

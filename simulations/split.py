@@ -4,7 +4,9 @@ A *unit* is what differential privacy protects and what partitioning moves betwe
 one example, or, when the dataset names a group (user / customer) field, all of one
 group's examples. ``make_units`` builds them; ``holdout_split`` holds out a stratified share of
 units (stratified by label, a group counting with its most frequent label), so every
-setting of a simulation is scored on the same examples and no held-out unit is trained on.
+setting of a simulation is scored on the same examples and no held-out unit is trained on;
+``partition_units`` spreads the training units over edges: IID, label skew (Dirichlet α)
+or one edge per value of a column. A unit never straddles two edges.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -120,3 +123,99 @@ def holdout_split(
             f"{len(labels)} units are too few for a training and a held-out split"
         )
     return train_units, test_units
+
+
+#: How training units are spread over edges (``--partition``).
+PartitionScheme = Literal["iid", "dirichlet", "column"]
+
+
+def partition_units(
+    units: np.ndarray,
+    *,
+    labels: np.ndarray,
+    edges: int,
+    scheme: PartitionScheme,
+    seed: int,
+    alpha: float = 0.5,
+    columns: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Spread training units over ``edges`` edges; every edge gets at least one.
+
+    Parameters
+    ----------
+    units : np.ndarray
+        Indices of the training units.
+    labels : np.ndarray
+        ``(all units,)`` unit labels (indexed by the values of ``units``).
+    edges : int
+        Number of edges (>= 1).
+    scheme : {"iid", "dirichlet", "column"}
+        ``iid``: a seeded shuffle cut into near-equal parts. ``dirichlet``: label skew, each
+        class's units split by proportions drawn from Dirichlet(α) per class. ``column``:
+        one edge per distinct ``columns`` value (sorted); ``edges`` must equal their count.
+    seed : int
+        Seed of the shuffle and the Dirichlet draws.
+    alpha : float
+        Concentration of the label skew (> 0; small = each edge sees few classes).
+    columns : Sequence[str] or None
+        ``(all units,)`` partition-column value of each unit (``column`` scheme).
+
+    Returns
+    -------
+    list[np.ndarray]
+        Sorted unit indices of each edge.
+
+    Raises
+    ------
+    SimulationError
+        If there are fewer units than edges, ``alpha`` <= 0, the column is missing or its
+        values do not make ``edges`` non-empty edges.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    if edges < 1:
+        raise SimulationError("edges must be at least 1")
+    if len(units) < edges:
+        raise SimulationError(f"{len(units)} training units cannot fill {edges} edges")
+    rng = np.random.default_rng([seed, 104729])
+    if scheme == "iid":
+        parts = np.array_split(rng.permutation(units), edges)
+    elif scheme == "dirichlet":
+        if alpha <= 0.0:
+            raise SimulationError(f"dirichlet alpha must be > 0, got {alpha:g}")
+        parts = _dirichlet_parts(units, labels=labels, edges=edges, alpha=alpha, rng=rng)
+    elif scheme == "column":
+        if columns is None:
+            raise SimulationError("--partition column needs --partition-field")
+        values = sorted({columns[int(u)] for u in units})
+        if len(values) != edges:
+            raise SimulationError(
+                f"the partition field has {len(values)} distinct values among training "
+                f"examples; pass --edges {len(values)}"
+            )
+        index = {v: i for i, v in enumerate(values)}
+        buckets: list[list[int]] = [[] for _ in values]
+        for u in units:
+            buckets[index[columns[int(u)]]].append(int(u))
+        parts = [np.array(b, dtype=np.int64) for b in buckets]
+    else:
+        raise SimulationError(f"unknown partition scheme {scheme!r}; use iid, dirichlet or column")
+    return [np.sort(p) for p in parts]
+
+
+def _dirichlet_parts(
+    units: np.ndarray, *, labels: np.ndarray, edges: int, alpha: float, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Label-skewed split; an edge left empty takes one unit from the largest edge."""
+    buckets: list[list[int]] = [[] for _ in range(edges)]
+    unit_labels = labels[units]
+    for cls in np.unique(unit_labels):
+        members = rng.permutation(units[unit_labels == cls])
+        shares = rng.dirichlet(np.full(edges, alpha))
+        cuts = (np.cumsum(shares)[:-1] * len(members)).astype(np.int64)
+        for edge, part in enumerate(np.split(members, cuts)):
+            buckets[edge].extend(int(u) for u in part)
+    for edge in range(edges):
+        if not buckets[edge]:
+            donor = max(range(edges), key=lambda e: len(buckets[e]))
+            buckets[edge].append(buckets[donor].pop())
+    return [np.array(b, dtype=np.int64) for b in buckets]

@@ -1,20 +1,33 @@
 """Synthetic multi-channel customer populations, seeded and deterministic.
 
 Each user has latent traits (purchasing power, interaction willingness, price sensitivity,
-question tendency, complaint proneness, category preferences, a weekly rhythm, a churn
-tendency) and real-looking identifiers generated offline with Faker's zh_CN locale (mobile
-numbers, checksum-valid resident-ID numbers, Luhn-valid bank cards, names, e-mail). Events
-spread over the five channels with a non-IID channel mix per user; customer messages embed the
-user's personal information in Chinese (and some English) text; consent decisions are recorded
-at the channels where the user is active, with some later withdrawals.
+question tendency, complaint proneness, category preferences, a weekly rhythm and an active
+hour, a churn tendency) and real-looking identifiers generated offline with Faker's zh_CN
+locale (mobile numbers, checksum-valid resident-ID numbers, Luhn-valid bank cards, names,
+e-mail). Events spread over the five channels with a non-IID channel mix per user; customer
+messages embed the user's personal information in Chinese (and some English) text, with
+intent and emotion labels (``simulations.messages``). Users may have several devices and
+accounts per channel (``simulations.identities``).
+
+Consent changes over time: grants at the start of the period on every device of every
+channel the user is active on, late grants, withdrawals at one channel (some re-granted
+later), a material notice renewal part-way through (``notices.json``; grants under the old
+version are paused until the user renews them under the new one), SMS marketing grants that
+expire, and separate consents (PIPL Art. 29) for personalised service.
 
 The output is what the channel systems would hand to their edges: one JSONL file per channel
-in the edge input schema (``client/schemas.py``), plus ``users.jsonl`` holding the ground
-truth (identifiers and traits), which never goes to an edge or the server.
+in the edge input schema (``client/schemas.py``) and ``notices.json`` (the published notice
+versions). Ground truth that never goes to an edge or the server: ``users.jsonl``
+(identifiers, traits, consent plan), ``labels/identities.jsonl`` (every identifier of each
+user per channel) and ``labels/messages.jsonl`` (intent, emotion and tone of each message).
+
+(About 580 lines, above the 400-line guide: the session generator and the consent plan share
+the user's traits and random stream kept here.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -28,6 +41,7 @@ from faker import Faker
 
 from models import CATEGORIES, Channel
 
+from .identities import UserIdentity, assign_identity
 from .messages import Intent, Lang, render_message
 
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
@@ -48,6 +62,29 @@ GRANT_RATE: dict[str, float] = {
     "model_training": 0.8,
     "analytics": 0.7,
 }
+#: Probability that a user who refused at first grants later in the period.
+LATE_GRANT_RATE = 0.1
+#: Probability that a granted purpose is withdrawn during the period.
+WITHDRAW_RATE: dict[str, float] = {
+    "service_routing": 0.01,
+    "personalized_service": 0.05,
+    "proactive_service": 0.08,
+    "marketing": 0.25,
+    "model_training": 0.05,
+    "analytics": 0.05,
+}
+#: Probability that a withdrawn purpose is granted again later.
+REGRANT_RATE = 0.3
+#: Purposes whose notice is renewed materially part-way through the period.
+RENEWED_PURPOSES: tuple[str, ...] = ("marketing", "personalized_service")
+#: Probability that a user holding a grant renews it under the new notice.
+RENEW_RATE = 0.7
+#: SMS marketing grants expire after this many days.
+SMS_MARKETING_DAYS = 30
+#: Share of personalised-service grants given as a separate consent (PIPL Art. 29).
+SEPARATE_RATE = 0.5
+#: Share of logins of a device known by a login identifier that also carry the phone.
+LINK_RATE = 0.4
 #: Channel affinities: (browse/purchase weight, service-contact weight).
 _CHANNEL_AFFINITY: dict[str, tuple[float, float]] = {
     "web": (1.0, 0.2),
@@ -56,7 +93,9 @@ _CHANNEL_AFFINITY: dict[str, tuple[float, float]] = {
     "sms": (0.1, 0.8),
     "social": (0.3, 1.0),
 }
+#: Notice version in force at the start, and the material renewal.
 NOTICE_VERSION = "2026-10"
+RENEWED_NOTICE_VERSION = "2026-10.2"
 _CST = timezone(timedelta(hours=8), "CST")
 
 
@@ -76,6 +115,11 @@ class PopulationConfig:
         End of the observed period (UTC).
     english_share : float
         Share of messages written in English.
+    cross_device_share : float
+        Share of users with several devices / accounts (``simulations.identities``).
+    notice_renewal_at : float or None
+        When the material notice renewal is published, as a fraction of the period;
+        ``None`` publishes none.
     """
 
     users: int = 1000
@@ -83,19 +127,40 @@ class PopulationConfig:
     seed: int = 0
     end: datetime = datetime(2026, 11, 1, tzinfo=UTC)
     english_share: float = 0.1
+    cross_device_share: float = 0.15
+    notice_renewal_at: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.users < 1:
             raise ValueError("users must be at least 1")
         if self.days < 7:
             raise ValueError("days must be at least 7")
-        if not 0.0 <= self.english_share <= 1.0:
-            raise ValueError("english_share must be within [0, 1]")
+        for name in ("english_share", "cross_device_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if self.notice_renewal_at is not None and not 0.0 < self.notice_renewal_at < 1.0:
+            raise ValueError("notice_renewal_at must be within (0, 1) or None")
+
+    @property
+    def start(self) -> datetime:
+        """Start of the observed period."""
+        return self.end - timedelta(days=self.days)
+
+    @property
+    def renewal(self) -> datetime | None:
+        """When the renewed notice is published, if any."""
+        if self.notice_renewal_at is None:
+            return None
+        return self.start + timedelta(days=self.days * self.notice_renewal_at)
 
 
 @dataclass
 class User:
-    """A synthetic user: identifiers (raw PII, synthetic) and latent traits."""
+    """A synthetic user: identifiers (raw PII, synthetic), latent traits and consent plan.
+
+    Consent times are fractions of the observed period; ``consents`` says whether the user
+    grants a purpose when first asked.
+    """
 
     index: int
     name: str
@@ -111,15 +176,47 @@ class User:
     churn: float
     category_weights: list[float]
     channel_weights: list[float]
+    weekday_weights: list[float]
     active_hour: int
     consents: dict[str, bool] = field(default_factory=dict)
+    late_grants: dict[str, float] = field(default_factory=dict)
     withdrawn: dict[str, float] = field(default_factory=dict)
+    regranted: dict[str, float] = field(default_factory=dict)
+    renews: dict[str, float] = field(default_factory=dict)
+    separate: list[str] = field(default_factory=list)
 
 
 def _dirichlet(rng: random.Random, alphas: list[float]) -> list[float]:
     draws = [rng.gammavariate(a, 1.0) for a in alphas]
     total = sum(draws) or 1.0
     return [d / total for d in draws]
+
+
+def _weekly_rhythm(rng: random.Random) -> list[float]:
+    """Relative activity Monday..Sunday (mean 1): a weekend factor and day-to-day noise."""
+    weekend = rng.uniform(0.5, 1.8)
+    raw = [rng.lognormvariate(0.0, 0.25) * (weekend if d >= 5 else 1.0) for d in range(7)]
+    mean = sum(raw) / 7
+    return [round(r / mean, 4) for r in raw]
+
+
+def _consent_plan(user: User, rng: random.Random) -> None:
+    """Draw when the user grants, withdraws, re-grants and renews each purpose."""
+    for purpose in PURPOSES:
+        user.consents[purpose] = rng.random() < GRANT_RATE[purpose]
+        if not user.consents[purpose]:
+            if rng.random() < LATE_GRANT_RATE:
+                user.late_grants[purpose] = rng.uniform(0.1, 0.8)
+            else:
+                continue
+        if rng.random() < WITHDRAW_RATE[purpose]:
+            user.withdrawn[purpose] = rng.uniform(0.3, 0.9)  # of the time left after the grant
+            if rng.random() < REGRANT_RATE:
+                user.regranted[purpose] = rng.uniform(0.2, 0.9)  # of the time left after that
+        if purpose in RENEWED_PURPOSES and rng.random() < RENEW_RATE:
+            user.renews[purpose] = rng.uniform(0.0, 0.4)  # of the period, after the renewal
+        if purpose == "personalized_service" and rng.random() < SEPARATE_RATE:
+            user.separate.append(purpose)
 
 
 def make_users(config: PopulationConfig) -> list[User]:
@@ -149,14 +246,23 @@ def make_users(config: PopulationConfig) -> list[User]:
             churn=rng.random() ** 3,
             category_weights=_dirichlet(rng, [0.6] * len(CATEGORIES)),
             channel_weights=_dirichlet(rng, [0.7] * len(CHANNELS)),
+            weekday_weights=_weekly_rhythm(rng),
             active_hour=rng.choice([9, 10, 12, 14, 19, 20, 21, 22]),
         )
-        for purpose in PURPOSES:
-            user.consents[purpose] = rng.random() < GRANT_RATE[purpose]
-            if user.consents[purpose] and purpose == "marketing" and rng.random() < 0.25:
-                user.withdrawn[purpose] = rng.uniform(0.3, 0.9)  # fraction of the period
+        _consent_plan(user, rng)
         users.append(user)
     return users
+
+
+def identity_of(user: User, config: PopulationConfig) -> UserIdentity:
+    """Return the devices and accounts each channel knows ``user`` by."""
+    return assign_identity(
+        user=user.index,
+        phone=user.phone,
+        email=user.email,
+        seed=config.seed,
+        cross_device_share=config.cross_device_share,
+    )
 
 
 def _iso(moment: datetime, rng: random.Random) -> str:
@@ -166,44 +272,118 @@ def _iso(moment: datetime, rng: random.Random) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _customer(user: User, channel: str) -> dict[str, str]:
-    if channel in ("web", "social") and user.index % 7 == 0:
-        return {"phone": "+86 " + user.phone[:3] + "-" + user.phone[3:7] + "-" + user.phone[7:]}
-    return {"phone": user.phone}
+def _active_channels(user: User) -> list[str]:
+    active = [c for c, w in zip(CHANNELS, user.channel_weights, strict=True) if w > 0.08]
+    return active or [CHANNELS[max(range(len(CHANNELS)), key=lambda i: user.channel_weights[i])]]
+
+
+def _consent_lines(
+    user: User, who: UserIdentity, config: PopulationConfig, rng: random.Random
+) -> Iterator[dict[str, Any]]:
+    """Yield the user's consent lines: grants, withdrawals, re-grants and renewals."""
+    start, period, renewal = config.start, timedelta(days=config.days), config.renewal
+    channels = _active_channels(user)
+    main = max(channels, key=lambda c: user.channel_weights[CHANNELS.index(c)])
+
+    def line(channel: str, device: int, purpose: str, at: datetime, status: str) -> dict[str, Any]:
+        version = NOTICE_VERSION if renewal is None or at < renewal else RENEWED_NOTICE_VERSION
+        out: dict[str, Any] = {
+            "kind": "consent",
+            "consent_id": f"{channel}-c-{user.index}-{device}-{purpose}-{status}-"
+            f"{int(at.timestamp())}",
+            "channel": channel,
+            "ts": _iso(at, rng),
+            "customer": who.customer(channel, device),
+            "purpose": purpose,
+            "status": status,
+            "notice_version": version,
+        }
+        if status == "granted" and purpose in user.separate:
+            out["separate"] = True
+        if status == "granted" and purpose == "marketing" and channel == "sms":
+            out["expires_at"] = _iso(at + timedelta(days=SMS_MARKETING_DAYS), rng)
+        return out
+
+    def everywhere(purpose: str, at: datetime) -> Iterator[dict[str, Any]]:
+        for channel in channels:
+            for device in range(who.device_count(channel)):
+                offset = timedelta(minutes=rng.randint(0, 600))
+                yield line(channel, device, purpose, min(at + offset, config.end), "granted")
+
+    for purpose in PURPOSES:
+        if user.consents[purpose]:
+            granted = start
+        elif purpose in user.late_grants:
+            granted = start + period * user.late_grants[purpose]
+        else:
+            continue  # never asked-and-granted: no consent event, so no consent
+        yield from everywhere(purpose, granted)
+        withdrawn = again = config.end + period  # never, unless drawn
+        if purpose in user.withdrawn:
+            withdrawn = granted + (config.end - granted) * user.withdrawn[purpose]
+            yield line(main, 0, purpose, withdrawn, "withdrawn")
+            if purpose in user.regranted:
+                again = withdrawn + (config.end - withdrawn) * user.regranted[purpose]
+                yield line(main, 0, purpose, again, "granted")
+        if renewal is None or purpose not in user.renews or granted >= renewal:
+            continue
+        renew = renewal + period * user.renews[purpose]
+        if renew < config.end and not withdrawn <= renew < again:
+            yield from everywhere(purpose, renew)  # renews only a grant still in force
 
 
 def _user_lines(
     user: User, config: PopulationConfig, rng: random.Random
 ) -> Iterator[dict[str, Any]]:
-    start = config.end - timedelta(days=config.days)
-    active_channels = [c for c, w in zip(CHANNELS, user.channel_weights, strict=True) if w > 0.08]
-    if not active_channels:
-        active_channels = [
-            CHANNELS[max(range(len(CHANNELS)), key=lambda i: user.channel_weights[i])]
-        ]
-    # 1. Consent decisions at each active channel, at the start of the period.
-    for channel in active_channels:
-        for purpose in PURPOSES:
-            if not user.consents[purpose]:
-                continue  # never asked-and-granted: no consent event, so no consent
-            at = start + timedelta(minutes=rng.randint(0, 600))
-            yield _consent(user, channel, purpose, at, "granted", rng)
-            if purpose in user.withdrawn:
-                later = start + timedelta(days=config.days * user.withdrawn[purpose])
-                yield _consent(user, channel, purpose, later, "withdrawn", rng)
-    # 2. Behaviour and messages, day by day.
+    who = identity_of(user, config)
+    # 1. Consent decisions over the period.
+    yield from _consent_lines(user, who, config, rng)
+    # 2. Behaviour and messages, day by day (weekly rhythm, churn decay).
     seq = 0
     for day in range(config.days):
         decay = math.exp(-user.churn * 4.0 * day / config.days)
-        rate = (0.15 + 1.6 * user.interaction) * decay
+        weekday = (config.start + timedelta(days=day)).astimezone(_CST).weekday()
+        rate = (0.15 + 1.6 * user.interaction) * decay * user.weekday_weights[weekday]
         for _ in range(_poisson(rng, rate)):
             channel = rng.choices(CHANNELS, weights=user.channel_weights)[0]
             hour = (user.active_hour + rng.randint(-2, 2)) % 24
-            moment = start + timedelta(days=day, hours=hour - 8, minutes=rng.randint(0, 59))
+            moment = config.start + timedelta(days=day, hours=hour - 8, minutes=rng.randint(0, 59))
             category = rng.choices(CATEGORIES, weights=user.category_weights)[0]
-            for line in _session(user, channel, moment, category, rng, seq, config):
+            count = who.device_count(channel)
+            device = rng.choices(range(count), weights=[2.0] + [1.0] * (count - 1))[0]
+            for line in _session(user, who, (channel, device), moment, category, rng, seq, config):
                 seq += 1
                 yield line
+
+
+def user_lines(
+    user: User, config: PopulationConfig, *, labels: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Yield every input line of one user (consents first, then sessions in time order).
+
+    The lines depend only on ``config`` and the user, so a user's lines can be produced (and
+    partitioned, e.g. one user per edge) without generating the rest of the population.
+
+    Parameters
+    ----------
+    user : User
+        A user from :func:`make_users` with the same ``config``.
+    config : PopulationConfig
+        The population's configuration.
+    labels : bool
+        Keep a ``labels`` key (intent, emotion, tone) on message lines. It is not part of
+        the edge input schema: drop it before handing a line to an edge.
+
+    Yields
+    ------
+    dict
+        Lines in the edge input schema (``client/schemas.py``).
+    """
+    rng = random.Random(config.seed * 1_000_003 + user.index)
+    for line in _user_lines(user, config, rng):
+        if not labels:
+            line.pop("labels", None)
+        yield line
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -215,32 +395,20 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def _consent(
-    user: User, channel: str, purpose: str, at: datetime, status: str, rng: random.Random
-) -> dict[str, Any]:
-    return {
-        "kind": "consent",
-        "consent_id": f"{channel}-c-{user.index}-{purpose}-{status}-{int(at.timestamp())}",
-        "channel": channel,
-        "ts": _iso(at, rng),
-        "customer": _customer(user, channel),
-        "purpose": purpose,
-        "status": status,
-        "notice_version": NOTICE_VERSION,
-    }
-
-
 def _session(
     user: User,
-    channel: str,
+    who: UserIdentity,
+    where: tuple[str, int],
     moment: datetime,
     category: str,
     rng: random.Random,
     seq: int,
     config: PopulationConfig,
 ) -> Iterator[dict[str, Any]]:
+    channel, device = where
     browse, service = _CHANNEL_AFFINITY[channel]
     session = f"{channel}-s-{user.index}-{seq}"
+    customer = who.customer(channel, device)
     t = moment
 
     def event(kind: str, **extra: Any) -> dict[str, Any]:
@@ -252,14 +420,17 @@ def _session(
             "type": kind,
             "channel": channel,
             "ts": _iso(t, rng),
-            "customer": _customer(user, channel),
+            "customer": dict(customer),
             "session_id": session,
         }
         line.update(extra)
         return line
 
     if rng.random() < 0.3 * browse + 0.1:
-        yield event("login")
+        login = event("login")
+        if "phone" not in customer and rng.random() < LINK_RATE:
+            login["customer"] = who.customer(channel, device, link=True)
+        yield login
     for _ in range(int(rng.random() < browse) + _poisson(rng, 2.5 * browse)):
         yield event("page_view", category=category)
     if rng.random() < 0.5 * browse:
@@ -304,15 +475,45 @@ def _session(
             "message_id": f"{channel}-m-{user.index}-{seq}",
             "channel": channel,
             "ts": _iso(t, rng),
-            "customer": _customer(user, channel),
+            "customer": dict(customer),
             "text": text,
             "lang": lang,
+            "labels": {
+                "intent": template.intent.value,
+                "emotion": template.emotion.value,
+                "tone": template.tone,
+            },
         }
 
 
-def _line_order(line: dict[str, Any]) -> tuple[datetime, str]:
-    moment = datetime.fromisoformat(line["ts"].replace("Z", "+00:00"))
+def _line_order(line: dict[str, Any]) -> tuple[float, str]:
+    # Epoch seconds: comparing aware datetimes of different zones is slow in big sorts.
+    moment = datetime.fromisoformat(line["ts"].replace("Z", "+00:00")).timestamp()
     return moment, str(line.get("event_id") or line.get("message_id") or line.get("consent_id"))
+
+
+def notices(config: PopulationConfig) -> list[dict[str, Any]]:
+    """Return the notice versions the population's consents refer to (``notices.json``).
+
+    Each is a ``consent.NoticeDraft`` plus ``published_at``: the original notice (published
+    30 days before the period) and, with ``notice_renewal_at``, the material renewal of
+    ``RENEWED_PURPOSES``.
+    """
+    drafts = [(NOTICE_VERSION, PURPOSES, False, config.start - timedelta(days=30))]
+    if config.renewal is not None:
+        drafts.append((RENEWED_NOTICE_VERSION, RENEWED_PURPOSES, True, config.renewal))
+    return [
+        {
+            "version": version,
+            "purposes": sorted(purposes),
+            "material": material,
+            "content_hash": hashlib.sha256(f"synthetic notice {version}".encode()).hexdigest(),
+            "url": f"https://example.com/privacy/{version}",
+            "language": "zh-CN",
+            "published_at": published.isoformat(),
+        }
+        for version, purposes, material, published in drafts
+    ]
 
 
 @dataclass(frozen=True)
@@ -324,44 +525,60 @@ class PopulationSummary:
     events: int
     messages: int
     consents: int
+    cross_device_users: int = 0
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_population(config: PopulationConfig, out_dir: Path) -> PopulationSummary:
-    """Generate a population and write one JSONL file per channel plus ``users.jsonl``.
+    """Generate a population: ``<channel>.jsonl``, ``notices.json`` and the ground truth.
 
     Parameters
     ----------
     config : PopulationConfig
         Size, period and seed.
     out_dir : Path
-        Directory to write ``<channel>.jsonl`` and ``users.jsonl`` into.
+        Directory to write ``<channel>.jsonl``, ``notices.json``, ``users.jsonl`` and
+        ``labels/{identities,messages}.jsonl`` into.
 
     Returns
     -------
     PopulationSummary
         What was written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     users = make_users(config)
     per_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in CHANNELS}
+    identities: list[dict[str, Any]] = []
+    message_labels: list[dict[str, Any]] = []
     counts = {"event": 0, "message": 0, "consent": 0}
     for user in users:
-        rng = random.Random(config.seed * 1_000_003 + user.index)
-        for line in _user_lines(user, config, rng):
+        identities.append(identity_of(user, config).record())
+        for line in user_lines(user, config, labels=True):
+            labels = line.pop("labels", None)
+            if labels is not None:
+                message_labels.append(
+                    {"message_id": line["message_id"], "user": user.index, "lang": line["lang"]}
+                    | labels
+                )
             per_channel[line["channel"]].append(line)
             counts[line["kind"]] += 1
     for channel, lines in per_channel.items():
         lines.sort(key=_line_order)
-        with (out_dir / f"{channel}.jsonl").open("w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-    with (out_dir / "users.jsonl").open("w", encoding="utf-8") as handle:
-        for user in users:
-            handle.write(json.dumps(asdict(user), ensure_ascii=False) + "\n")
+        _write_jsonl(out_dir / f"{channel}.jsonl", lines)
+    (out_dir / "notices.json").write_text(json.dumps(notices(config), indent=2) + "\n")
+    _write_jsonl(out_dir / "users.jsonl", [asdict(u) for u in users])
+    _write_jsonl(out_dir / "labels" / "identities.jsonl", identities)
+    _write_jsonl(out_dir / "labels" / "messages.jsonl", message_labels)
     return PopulationSummary(
         users=len(users),
         lines_per_channel={c: len(v) for c, v in per_channel.items()},
         events=counts["event"],
         messages=counts["message"],
         consents=counts["consent"],
+        cross_device_users=sum(1 for i in identities if i["cross_device"]),
     )

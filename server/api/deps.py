@@ -8,18 +8,27 @@ settings or a clock to ``create_app`` installs the same overrides.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from consent import FieldCatalogue, load_default_catalogue
+from consent import (
+    FieldCatalogue,
+    PurposeRegistry,
+    check_consent_data,
+    load_default_catalogue,
+    load_default_purposes,
+)
 from privacy import MasterKeyRing, SigningKey
 
+from ..audit.checkpoint import CheckpointPolicy
 from ..audit.sink import AuditSink, DatabaseAuditSink
 from ..clock import Clock, system_clock
 from ..config import ServerSettings, get_settings
@@ -120,19 +129,65 @@ def get_catalogue(settings: SettingsDep) -> FieldCatalogue:
 CatalogueDep = Annotated[FieldCatalogue, Depends(get_catalogue)]
 
 
-def get_audit_sink(session: SessionDep) -> AuditSink:
-    """Return the audit sink bound to the request's session (same transaction)."""
-    return DatabaseAuditSink(session)
+def get_purposes(catalogue: CatalogueDep) -> PurposeRegistry:
+    """Return the purpose list in force, checked against the catalogue.
+
+    Raises
+    ------
+    consent.PurposeListError
+        If the purpose list is invalid or the catalogue names an unregistered purpose.
+    """
+    purposes = load_default_purposes()
+    check_consent_data(catalogue, purposes)
+    return purposes
+
+
+PurposesDep = Annotated[PurposeRegistry, Depends(get_purposes)]
+
+
+def check_consent_files(settings: ServerSettings) -> None:
+    """Validate the purpose list and the field catalogue together (called at startup).
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        Settings naming the catalogue file (``None``: the shipped one).
+
+    Raises
+    ------
+    consent.CatalogueError
+        If the catalogue is invalid (every problem listed).
+    consent.PurposeListError
+        If the purpose list is invalid or disagrees with the catalogue or the enum.
+    """
+    check_consent_data(_load_catalogue(settings.catalogue_path), load_default_purposes())
+
+
+def get_audit_sink(
+    session: SessionDep, request: Request, settings: SettingsDep, clock: ClockDep
+) -> AuditSink:
+    """Return the audit sink bound to the request's session (same transaction).
+
+    The sink signs the audit checkpoints that fall due (every
+    ``settings.audit_checkpoint_every`` entries) with the server's signing key.
+    """
+    source = getattr(request.app.state, "signing", None)
+    if source is None:
+        return DatabaseAuditSink(session)
+    policy = CheckpointPolicy(key=source.key, every=settings.audit_checkpoint_every, clock=clock)
+    return DatabaseAuditSink(session, checkpoints=policy)
 
 
 AuditDep = Annotated[AuditSink, Depends(get_audit_sink)]
 
-_bearer = HTTPBearer(auto_error=False, description="Bearer token of an edge, agent or admin")
+_bearer = HTTPBearer(
+    auto_error=False, description="Bearer token of an edge, a staff member or a subject"
+)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_optional_principal(
-    session: SessionDep, settings: SettingsDep, credentials: BearerDep
+    session: SessionDep, settings: SettingsDep, credentials: BearerDep, clock: ClockDep
 ) -> Principal | None:
     """Resolve the bearer token if one was sent; ``None`` when there is none.
 
@@ -146,8 +201,25 @@ def get_optional_principal(
     return resolve_principal(
         session=session,
         token=credentials.credentials,
-        static_tokens={Role.ADMIN: settings.admin_token, Role.AGENT: settings.agent_token},
+        static_tokens=static_tokens(settings),
+        at=clock(),
     )
+
+
+def static_tokens(settings: ServerSettings) -> dict[Role, SecretStr | None]:
+    """Return the static role secrets of ``settings`` (for :func:`resolve_principal`).
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        The server settings.
+
+    Returns
+    -------
+    dict[Role, SecretStr or None]
+        The admin and agent secrets (``None`` when unset).
+    """
+    return {Role.ADMIN: settings.admin_token, Role.AGENT: settings.agent_token}
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
@@ -166,8 +238,21 @@ def get_principal(principal: OptionalPrincipal) -> Principal:
     return principal
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+class RoleGuard(Protocol):
+    """A dependency admitting only some roles; ``allowed_roles`` says which."""
+
+    allowed_roles: frozenset[Role]
+
+    def __call__(self, principal: Principal) -> Principal:
+        """Return the principal if its role is allowed; raise ``ForbiddenError`` if not."""
+        ...
+
+
+def require_role(*roles: Role) -> RoleGuard:
     """Build a dependency that admits only callers holding one of ``roles``.
+
+    The returned dependency carries ``allowed_roles`` so tooling (the authorization-matrix
+    test, the roles table in ``docs/consent.md``) can read what each route declares.
 
     Parameters
     ----------
@@ -176,7 +261,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
 
     Returns
     -------
-    Callable[[Principal], Principal]
+    RoleGuard
         A dependency returning the admitted principal.
 
     Raises
@@ -186,18 +271,52 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
     """
     if not roles:
         raise ValueError("require_role needs at least one role")
+    allowed = frozenset(roles)
+    ordered = [r.value for r in Role if r in allowed]
 
     def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise ForbiddenError(role=principal.role.value, allowed=[r.value for r in roles])
+        if principal.role not in allowed:
+            raise ForbiddenError(role=principal.role.value, allowed=ordered)
         return principal
 
-    return dependency
+    guard = cast(RoleGuard, dependency)
+    guard.allowed_roles = allowed
+    return guard
+
+
+def declared_roles(dependant: Dependant) -> frozenset[Role] | None:
+    """Return the roles a route's dependency tree admits (``None``: no role guard).
+
+    When a route holds several guards, a caller must pass each of them, so the admitted
+    roles are their intersection.
+
+    Parameters
+    ----------
+    dependant : fastapi.dependencies.models.Dependant
+        A route's ``dependant``.
+
+    Returns
+    -------
+    frozenset[Role] or None
+        The admitted roles, or ``None`` when no dependency declares any.
+    """
+    found: frozenset[Role] | None = None
+    pending = [dependant]
+    while pending:
+        node = pending.pop()
+        roles = getattr(node.call, "allowed_roles", None)
+        if isinstance(roles, frozenset):
+            found = roles if found is None else found & roles
+        pending.extend(node.dependencies)
+    return found
 
 
 EdgePrincipal = Annotated[Principal, Depends(require_role(Role.EDGE))]
 #: Route-level guards for routes that do not use the principal itself.
-readers_only = Depends(require_role(Role.AGENT, Role.ADMIN))
+readers_only = Depends(require_role(Role.AGENT, Role.ANALYST, Role.ADMIN))
 admins_only = Depends(require_role(Role.ADMIN))
+officers_only = Depends(require_role(Role.COMPLIANCE_OFFICER, Role.ADMIN))
 ReaderPrincipal = Annotated[Principal, Depends(require_role(Role.AGENT, Role.ADMIN))]
 AdminPrincipal = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+OfficerPrincipal = Annotated[Principal, Depends(require_role(Role.COMPLIANCE_OFFICER, Role.ADMIN))]
+SubjectPrincipal = Annotated[Principal, Depends(require_role(Role.SUBJECT))]

@@ -28,7 +28,10 @@ from ..errors import (
     EnrollmentDisabledError,
     ForbiddenError,
     IdempotencyConflictError,
+    InvalidCursorError,
     NotFoundError,
+    RequestInvalidError,
+    RequestStateError,
     ServerError,
     SettingsError,
     UnauthenticatedError,
@@ -50,6 +53,9 @@ STATUS: dict[type[ServerError], int] = {
     EdgeNameTakenError: 409,
     IdempotencyConflictError: 409,
     ConsentRefusedError: 403,
+    RequestStateError: 409,
+    RequestInvalidError: 422,
+    InvalidCursorError: 422,
 }
 
 #: Help text of every error code an API response can carry.
@@ -72,6 +78,11 @@ ERROR_HELP: dict[str, str] = {
     "privacy_error": "a privacy-room precondition failed",
     "invalid_request": "the request failed validation ('problems' lists locations and rules)",
     "http_error": "a plain HTTP error (unknown route, wrong method)",
+    "dsr_state": (
+        "the data-subject request's state does not admit this action ('reason' says which rule)"
+    ),
+    "dsr_invalid": "the data-subject request is malformed or cannot be carried out",
+    "invalid_cursor": "the feed cursor was not issued by this server; start again without one",
 }
 
 
@@ -112,6 +123,8 @@ def describe_error(exc: ServerError | ConsentError) -> tuple[int, dict[str, obje
             return 500, _body("catalogue_invalid", "the field catalogue is invalid")
         return 422, _body("consent_error", str(exc))
     extra: dict[str, object] = {}
+    if isinstance(exc, RequestStateError):
+        extra["reason"] = exc.reason
     if isinstance(exc, ConsentRefusedError):
         extra["refused"] = [
             RefusedField(field=r.field, reason=r.reason, message=r.message).model_dump()

@@ -28,6 +28,7 @@ from sqlmodel import select as sm_select
 
 from privacy import DecryptionError, SigningKey, VerifyKey
 
+from ..config import ServerSettings, SigningKeySource
 from ..tables.audit_checkpoint import AuditCheckpoint
 from ..tables.audit_entry import AuditEntry
 from .entry_hash import format_time
@@ -87,6 +88,39 @@ class CheckpointPolicy:
         """Return the sizes in ``[first, last]`` at which a checkpoint falls due."""
         start = -(-first // self.every) * self.every
         return range(max(start, self.every), last + 1, self.every)
+
+
+def policy_from_settings(
+    settings: ServerSettings, *, clock: Callable[[], datetime] | None = None
+) -> CheckpointPolicy:
+    """Return the checkpoint policy a process configured by ``settings`` must append with.
+
+    Every writer of audit entries outside the API (command-line jobs such as retention or
+    token issuing) should pass this to ``DatabaseAuditSink(session, checkpoints=...)``, so
+    the checkpoints that fall due in its appends are signed like the API's.
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        The process's settings (signing key path and ``audit_checkpoint_every``).
+    clock : Callable[[], datetime] or None
+        Source of the checkpoints' time; None uses the system clock.
+
+    Returns
+    -------
+    CheckpointPolicy
+        The server's signing key and interval.
+
+    Raises
+    ------
+    SettingsError
+        If the signing key cannot be opened (see ``server.config.SigningKeySource``).
+    """
+    return CheckpointPolicy(
+        key=SigningKeySource(settings).key,
+        every=settings.audit_checkpoint_every,
+        clock=clock or _utcnow,
+    )
 
 
 def checkpoint_document(
@@ -257,13 +291,13 @@ def frontier_at(connection: Connection, size: int) -> MerkleFrontier:
 
 
 def write_due_checkpoints(
-    connection: Connection, *, policy: CheckpointPolicy, rows: Sequence[Mapping[str, Any]]
+    connection: Connection, *, policy: CheckpointPolicy, hashes: Sequence[tuple[int, str]]
 ) -> list[dict[str, Any]]:
-    """Sign and insert the checkpoints that fall due among freshly appended ``rows``.
+    """Sign and insert the checkpoints that fall due among freshly appended entries.
 
-    Call it in the appending transaction, after the rows were inserted and under the chain's
-    write lock. Costs nothing when no checkpoint is due; otherwise one query for the nearest
-    stored frontier, one for the entry hashes since, and one insert.
+    Call it in the appending transaction, after the entries were inserted and under the
+    chain's write lock. Costs nothing when no checkpoint is due; otherwise one query for the
+    nearest stored frontier, one for the entry hashes since, and one insert.
 
     Parameters
     ----------
@@ -271,29 +305,27 @@ def write_due_checkpoints(
         The appending transaction's connection.
     policy : CheckpointPolicy
         Key, interval, origin and clock.
-    rows : Sequence[Mapping[str, Any]]
-        The appended entries (``seq`` and ``entry_hash``), consecutive and in order.
+    hashes : Sequence[tuple[int, str]]
+        ``(seq, entry_hash)`` of the appended entries, consecutive and in order.
 
     Returns
     -------
     list[dict[str, Any]]
         The inserted checkpoint rows (empty when none was due).
     """
-    if not rows:
+    if not hashes:
         return []
-    first = int(rows[0]["seq"])
-    due = policy.due_sizes(first, int(rows[-1]["seq"]))
+    first = int(hashes[0][0])
+    due = policy.due_sizes(first, int(hashes[-1][0]))
     if not due:
         return []
     frontier = frontier_at(connection, first - 1)
     written: list[dict[str, Any]] = []
-    for row in rows:
-        frontier.append(leaf_hash(bytes.fromhex(row["entry_hash"])))
+    for _seq, entry_hash in hashes:
+        frontier.append(leaf_hash(bytes.fromhex(entry_hash)))
         if frontier.size in due:
             written.append(
-                _signed_row(
-                    policy, size=frontier.size, head_hash=row["entry_hash"], frontier=frontier
-                )
+                _signed_row(policy, size=frontier.size, head_hash=entry_hash, frontier=frontier)
             )
             if frontier.size == due[-1]:
                 break

@@ -24,6 +24,8 @@ from typing import Any
 from ..tables.audit_entry import AuditEntry
 
 _PSEUDONYM_RE = re.compile(r"ps_[0-9a-f]{64}")
+_encode = encode_basestring
+_sha256 = hashlib.sha256
 
 #: Columns covered by ``entry_hash`` besides ``prev_hash`` (``subject_ref``/``subject_salt``
 #: are not, so erasure can null them).
@@ -130,6 +132,120 @@ def canonical_entry(row: Mapping[str, Any]) -> str:
         f'"role":{_text(row["role"])},"seq":{int(row["seq"])},'
         f'"subject_commitment":{_text(row["subject_commitment"])}}}'
     )
+
+
+def stored_time_text(value: object) -> str:
+    """Return the covered text of an ``at`` value as a database driver returned it.
+
+    SQLite stores the UTC time as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (SQLAlchemy's format,
+    turned into the covered form by slicing); PostgreSQL returns an aware datetime. A value
+    in any other shape is parsed; text that is no time at all is returned unchanged, so the
+    entry's hash no longer matches and verification reports the edit.
+
+    Parameters
+    ----------
+    value : object
+        The stored ``at`` (text or datetime; naive values are UTC).
+
+    Returns
+    -------
+    str
+        The same text as :func:`format_time` of the stored time.
+    """
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}+00:00"
+        try:
+            parsed: object = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        value = parsed
+    if isinstance(value, datetime):
+        return format_time(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    return repr(value)
+
+
+def entry_digest(
+    prev_hash: str,
+    seq: int,
+    at_text: str,
+    actor: str,
+    role: str,
+    action: str,
+    purpose: str | None,
+    outcome: str,
+    commitment: str | None,
+    detail_json: str,
+) -> bytes:
+    """Return the raw 32-byte ``entry_hash`` from the covered fields (``at`` in covered form).
+
+    The hot path of appending and verifying (positional, no mapping); the text hashed is the
+    same as :func:`canonical_entry` builds (a test checks it against ``json.dumps``).
+
+    Parameters
+    ----------
+    prev_hash : str
+        The predecessor's ``entry_hash`` (:data:`GENESIS_HASH` for entry 1).
+    seq : int
+        The entry's sequence number.
+    at_text : str
+        :func:`format_time` (or :func:`stored_time_text`) of the entry's time.
+    actor, role, action, purpose, outcome, commitment, detail_json : str or None
+        The other covered columns, as stored.
+
+    Returns
+    -------
+    bytes
+        The SHA-256 digest (its hex is the stored ``entry_hash``).
+
+    Raises
+    ------
+    TypeError
+        If a non-null column is not text (a tampered row).
+    """
+    enc = _encode
+    text = (
+        f'{prev_hash}{{"action":{enc(action)},"actor":{enc(actor)},'
+        f'"at":"{at_text}","detail_json":{enc(detail_json)},'
+        f'"outcome":{enc(outcome)},"purpose":{"null" if purpose is None else enc(purpose)},'
+        f'"role":{enc(role)},"seq":{int(seq)},'
+        f'"subject_commitment":{"null" if commitment is None else enc(commitment)}}}'
+    )
+    return _sha256(text.encode("utf-8")).digest()
+
+
+def hash_fields(
+    prev_hash: str,
+    seq: int,
+    at_text: str,
+    actor: str,
+    role: str,
+    action: str,
+    purpose: str | None,
+    outcome: str,
+    commitment: str | None,
+    detail_json: str,
+) -> str:
+    """Return ``entry_hash`` as hex: :func:`entry_digest` of the same arguments.
+
+    Parameters
+    ----------
+    prev_hash, seq, at_text, actor, role, action, purpose, outcome, commitment, detail_json
+        As for :func:`entry_digest`.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    TypeError
+        If a non-null column is not text (a tampered row).
+    """
+    return entry_digest(
+        prev_hash, seq, at_text, actor, role, action, purpose, outcome, commitment, detail_json
+    ).hex()
 
 
 def compute_row_hash(row: Mapping[str, Any]) -> str:

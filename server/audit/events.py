@@ -30,6 +30,17 @@ class AuditAction(StrEnum):
     SUBJECT_UNRESTRICT = "subject.unrestrict"
     FIELD_RECTIFY = "field.rectify"
     RETENTION_PURGE = "retention.purge"
+    SUBJECT_ALIAS = "subject.alias"
+    TENANT_REKEY = "tenant.rekey"
+    NOTICE_PUBLISH = "notice.publish"
+    PERSONALIZATION_SET = "personalization.set"
+    TOKEN_ISSUE = "token.issue"
+    TOKEN_REVOKE = "token.revoke"
+    CONSOLE_LOGIN = "console.login"
+    CONSOLE_LOGOUT = "console.logout"
+    CONSOLE_LOOKUP = "console.lookup"
+    CONSOLE_VERIFY = "console.verify"
+    CONSOLE_EXPORT = "console.export"
 
 
 class AuditOutcome(StrEnum):
@@ -80,6 +91,41 @@ ACTION_HELP: dict[AuditAction, str] = {
     AuditAction.RETENTION_PURGE: (
         "the retention job deleted fields past their catalogued retention: one entry per "
         "subject (field names) and one summary entry (counts per field)"
+    ),
+    AuditAction.SUBJECT_ALIAS: (
+        "a tenant key rotation renamed a subject: the entry names the new pseudonym and holds "
+        "a salted commitment of the old one (entries before it keep the old pseudonym)"
+    ),
+    AuditAction.TENANT_REKEY: (
+        "one batch of an edge's re-keying mapping was applied: tenant key ids and counts of "
+        "subjects renamed, already renamed and unknown"
+    ),
+    AuditAction.NOTICE_PUBLISH: (
+        "a compliance officer published a privacy-notice version; a material one pauses older "
+        "grants of its purposes until renewed (detail counts the consents needing renewal)"
+    ),
+    AuditAction.PERSONALIZATION_SET: (
+        "a subject turned personalization off (its purposes withdrawn, fields purged) or "
+        "granted personalization purposes again (PIPL Art. 24)"
+    ),
+    AuditAction.TOKEN_ISSUE: (
+        "an admin issued a bearer token for a role and holder (the token itself is never logged)"
+    ),
+    AuditAction.TOKEN_REVOKE: "an admin revoked a bearer token",
+    AuditAction.CONSOLE_LOGIN: (
+        "someone signed in to the compliance console (refused: the token's role may not use "
+        "it; detail names the role, never the token)"
+    ),
+    AuditAction.CONSOLE_LOGOUT: "an officer signed out of the compliance console",
+    AuditAction.CONSOLE_LOOKUP: (
+        "an officer looked up one subject's consent history and receipts in the console"
+    ),
+    AuditAction.CONSOLE_VERIFY: (
+        "an officer started a verification of the audit log from the console"
+    ),
+    AuditAction.CONSOLE_EXPORT: (
+        "an officer downloaded a signed export of an audit-log range from the console "
+        "(detail: the range)"
     ),
 }
 

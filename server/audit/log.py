@@ -1,4 +1,4 @@
-"""The hash-chained audit log: the head, and verification of entries and checkpoints.
+"""The hash-chained audit log: the head, reading entry rows fast, and whole-log verification.
 
 Each entry's ``entry_hash`` is ``sha256(prev_hash || canonical_json(entry))`` over the
 columns in :data:`~server.audit.entry_hash.HASHED_COLUMNS` (see ``entry_hash``). The subject
@@ -6,33 +6,31 @@ is stored as a salted commitment ``sha256(salt || pseudonym)`` next to the pseud
 erasure may null the last two without breaking the chain. Appends serialise on the single
 ``audit_head`` row (``server.audit.append``).
 
-:func:`verify_chain` streams the entries in ``seq`` order and recomputes every hash, link
-and commitment, and the RFC 9162 Merkle tree of the entry hashes; at each signed checkpoint
-it checks the signature (against pinned keys), the head hash and the Merkle root at that
-size. So edits, deletions, reorderings and insertions are found at the entry, and a suffix
-rewritten with recomputed hashes (someone with write access to the database) is found at the
-first checkpoint after it.
+:func:`verify_chain` streams the entries in ``seq`` order through the driver's own cursor
+(no ORM rows, which cost more than the hashing on a large log) into
+:func:`server.audit.verify.verify_rows`, which recomputes every hash, link and commitment
+and the RFC 9162 Merkle tree of the entry hashes, and at each signed checkpoint checks the
+signature (against pinned keys), the head hash and the Merkle root at that size. So edits,
+deletions, reorderings and insertions are found at the entry, and a suffix rewritten with
+recomputed hashes (someone with write access to the database) is found at the first
+checkpoint after it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from enum import StrEnum
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import func
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from privacy import VerifyKey
 
-from ..tables.audit_checkpoint import AuditCheckpoint
 from ..tables.audit_entry import GENESIS_HASH, HEAD_ID, AuditEntry, AuditHead
-from .checkpoint import all_checkpoints, signature_ok
+from .checkpoint import all_checkpoints
 from .entry_hash import (
     HASHED_COLUMNS,
     canonical_detail,
@@ -40,11 +38,12 @@ from .entry_hash import (
     compute_row_hash,
     subject_commitment,
 )
-from .merkle import EMPTY_ROOT, MerkleFrontier, leaf_hash
+from .verify import PROBLEM_HELP, ROW_COLUMNS, ChainProblem, VerifyReport, verify_rows
 
 __all__ = [
     "HASHED_COLUMNS",
     "PROBLEM_HELP",
+    "ROW_COLUMNS",
     "VERIFY_BATCH",
     "ChainProblem",
     "VerifyReport",
@@ -52,6 +51,8 @@ __all__ = [
     "compute_entry_hash",
     "compute_row_hash",
     "count_entries",
+    "iter_entry_rows",
+    "placeholder",
     "read_head",
     "subject_commitment",
     "verify_chain",
@@ -60,95 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Entries read per query while verifying.
-VERIFY_BATCH = 5000
-
-_ENTRY = AuditEntry.metadata.tables[AuditEntry.__tablename__]
-
-
-class ChainProblem(StrEnum):
-    """Why verification failed (stable codes; help text in :data:`PROBLEM_HELP`)."""
-
-    SEQ_GAP = "seq_gap"
-    PREV_HASH_MISMATCH = "prev_hash_mismatch"
-    ENTRY_HASH_MISMATCH = "entry_hash_mismatch"
-    COMMITMENT_MISMATCH = "commitment_mismatch"
-    HEAD_MISMATCH = "head_mismatch"
-    CHECKPOINT_SIGNATURE = "checkpoint_signature_invalid"
-    CHECKPOINT_HEAD_MISMATCH = "checkpoint_head_mismatch"
-    CHECKPOINT_ROOT_MISMATCH = "checkpoint_root_mismatch"
-    CHECKPOINT_FRONTIER_MISMATCH = "checkpoint_frontier_mismatch"
-    CHECKPOINT_ORDER = "checkpoint_order"
-    CHECKPOINT_BEYOND_LOG = "checkpoint_beyond_log"
-    CHECKPOINT_MISSING = "checkpoint_missing"
-
-
-PROBLEM_HELP: dict[ChainProblem, str] = {
-    ChainProblem.SEQ_GAP: "an entry is missing or renumbered (deletion, reordering)",
-    ChainProblem.PREV_HASH_MISMATCH: "an entry does not link to its predecessor (reordering, "
-    "insertion, or a neighbour replaced)",
-    ChainProblem.ENTRY_HASH_MISMATCH: "a covered field of the entry was edited",
-    ChainProblem.COMMITMENT_MISMATCH: "the stored pseudonym or salt no longer matches the "
-    "entry's salted commitment",
-    ChainProblem.HEAD_MISMATCH: "the head row disagrees with the last entry (truncated tail, "
-    "or entries written without the head)",
-    ChainProblem.CHECKPOINT_SIGNATURE: "a checkpoint's signature does not verify under the "
-    "pinned public key(s) (forged or edited checkpoint, or another key)",
-    ChainProblem.CHECKPOINT_HEAD_MISMATCH: "the entry at a checkpoint's size does not hash to "
-    "the signed head hash: entries after the previous good checkpoint were rewritten",
-    ChainProblem.CHECKPOINT_ROOT_MISMATCH: "the Merkle root of the entries up to a checkpoint "
-    "differs from the signed root: entries up to it were rewritten",
-    ChainProblem.CHECKPOINT_FRONTIER_MISMATCH: "a checkpoint's stored Merkle frontier "
-    "(unsigned helper data) was altered; later checkpoints would be signed wrongly",
-    ChainProblem.CHECKPOINT_ORDER: "checkpoint sizes do not grow in the order they were written",
-    ChainProblem.CHECKPOINT_BEYOND_LOG: "a checkpoint covers entries that no longer exist "
-    "(the log was truncated)",
-    ChainProblem.CHECKPOINT_MISSING: "no checkpoint at a size where one was due: checkpoints "
-    "were deleted, or entries were appended without signing (see docs/audit.md)",
-}
-
-
-class VerifyReport(BaseModel):
-    """Result of verifying the log.
-
-    Parameters
-    ----------
-    ok : bool
-        True when every check passed.
-    entries : int
-        Entries checked before stopping (all of them when ``ok``).
-    first_bad_seq : int or None
-        Sequence number of the first entry that fails a check or is missing; for a
-        checkpoint problem, the size of that checkpoint (entries after
-        ``last_good_checkpoint`` up to it cannot be trusted).
-    reason : ChainProblem or None
-        What failed there.
-    head_seq, head_hash : int, str
-        The head row's sequence number and hash.
-    checkpoints : int
-        Checkpoints verified (signature, head hash, Merkle root) before stopping.
-    last_good_checkpoint : int or None
-        Size of the newest checkpoint that verified before the failure (the newest overall
-        when ``ok``); entries up to it match signed evidence.
-    bad_checkpoint_id : int or None
-        Id of the failing checkpoint, for checkpoint problems.
-    root_hash : str or None
-        Hex Merkle root over all entries (set when ``ok``).
-    pinned : bool
-        Whether signatures were checked against pinned keys (otherwise only against each
-        checkpoint's own public key: integrity, not authenticity).
-    """
-
-    ok: bool
-    entries: int
-    first_bad_seq: int | None = None
-    reason: ChainProblem | None = None
-    head_seq: int
-    head_hash: str
-    checkpoints: int = 0
-    last_good_checkpoint: int | None = None
-    bad_checkpoint_id: int | None = None
-    root_hash: str | None = None
-    pinned: bool = False
+VERIFY_BATCH = 20000
 
 
 def read_head(*, session: Session) -> tuple[int, str]:
@@ -188,114 +101,82 @@ def count_entries(*, session: Session) -> int:
     return int(session.exec(sm_select(func.count()).select_from(AuditEntry)).one())
 
 
-def _iter_entries(session: Session, batch_size: int) -> Iterator[RowMapping]:
-    """Yield every entry as a column mapping in ``seq`` order, ``batch_size`` per query."""
-    connection = session.connection()
-    last: int | None = None
-    while True:
-        stmt = select(_ENTRY).order_by(_ENTRY.c.seq).limit(batch_size)
-        if last is not None:
-            stmt = stmt.where(_ENTRY.c.seq > last)
-        rows = connection.execute(stmt).mappings().all()
-        if not rows:
-            return
-        yield from rows
-        last = int(rows[-1]["seq"])
+def placeholder(connection: Connection) -> str:
+    """Return the driver's positional bind marker (``?`` for sqlite3, ``%s`` for psycopg).
+
+    Parameters
+    ----------
+    connection : Connection
+        A connection on the audited database.
+
+    Returns
+    -------
+    str
+        The marker to write raw driver SQL with.
+
+    Raises
+    ------
+    ValueError
+        If the driver uses neither marker (fedprofile supports SQLite and PostgreSQL).
+    """
+    style = connection.dialect.paramstyle
+    if style == "qmark":
+        return "?"
+    if style in ("format", "pyformat"):
+        return "%s"
+    raise ValueError(f"unsupported driver paramstyle {style!r}")
 
 
-def _check(entry: RowMapping, expected_seq: int, prev_hash: str) -> ChainProblem | None:
-    """Return the first failed check of one entry, or None."""
-    if entry["seq"] != expected_seq:
-        return ChainProblem.SEQ_GAP
-    if entry["prev_hash"] != prev_hash:
-        return ChainProblem.PREV_HASH_MISMATCH
-    if compute_row_hash(cast(Mapping[str, Any], entry)) != entry["entry_hash"]:
-        return ChainProblem.ENTRY_HASH_MISMATCH
-    ref, salt = entry["subject_ref"], entry["subject_salt"]
-    if (ref is None) != (salt is None):
-        return ChainProblem.COMMITMENT_MISMATCH
-    if ref is not None and salt is not None:
-        try:
-            if subject_commitment(salt, ref) != entry["subject_commitment"]:
-                return ChainProblem.COMMITMENT_MISMATCH
-        except (ValueError, UnicodeEncodeError):
-            return ChainProblem.COMMITMENT_MISMATCH
-    return None
-
-
-def _check_checkpoint(
-    checkpoint: AuditCheckpoint,
+def iter_entry_rows(
     *,
-    head_hash: str,
-    frontier: MerkleFrontier,
-    trusted: dict[str, VerifyKey] | None,
-) -> ChainProblem | None:
-    """Return the first failed check of a checkpoint reached by the stream, or None."""
-    if not signature_ok(checkpoint, trusted):
-        return ChainProblem.CHECKPOINT_SIGNATURE
-    if checkpoint.head_hash != head_hash:
-        return ChainProblem.CHECKPOINT_HEAD_MISMATCH
-    if checkpoint.root_hash != frontier.root().hex():
-        return ChainProblem.CHECKPOINT_ROOT_MISMATCH
+    session: Session,
+    first: int = 1,
+    last: int | None = None,
+    batch_size: int = VERIFY_BATCH,
+) -> Iterator[tuple[Any, ...]]:
+    """Yield the stored entries with ``first <= seq <= last`` as :data:`ROW_COLUMNS` tuples.
+
+    Reads through the driver's cursor in keyset batches of ``batch_size`` (ascending
+    ``seq``), inside the session's transaction; ``at`` comes back as the driver returns it
+    (text on SQLite), which :func:`server.audit.entry_hash.stored_time_text` understands.
+
+    Parameters
+    ----------
+    session : Session
+        A session on the audited database.
+    first : int
+        Smallest sequence number to read.
+    last : int or None
+        Largest sequence number to read; None reads to the end.
+    batch_size : int
+        Rows per query.
+
+    Yields
+    ------
+    tuple
+        One entry per stored row, in ``seq`` order.
+    """
+    connection = session.connection()
+    mark = placeholder(connection)
+    upper = "" if last is None else f" AND seq <= {mark}"
+    sql = (
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_entry WHERE seq >= {mark}{upper} "
+        f"ORDER BY seq LIMIT {int(batch_size)}"
+    )
+    cursor = connection.connection.cursor()
     try:
-        stored = json.loads(checkpoint.frontier_json)
-    except ValueError:
-        return ChainProblem.CHECKPOINT_FRONTIER_MISMATCH
-    if stored != frontier.to_hex():
-        return ChainProblem.CHECKPOINT_FRONTIER_MISMATCH
-    return None
-
-
-class _Verifier:
-    """The state of one verification pass (entries, Merkle frontier, pending checkpoints)."""
-
-    def __init__(
-        self,
-        checkpoints: Sequence[AuditCheckpoint],
-        trusted: dict[str, VerifyKey] | None,
-    ) -> None:
-        self.pending = sorted(checkpoints, key=lambda c: c.size)
-        self.trusted = trusted
-        self.frontier = MerkleFrontier()
-        self.index = 0
-        self.checked = 0
-        self.checkpoints = 0
-        self.last_good: int | None = None
-        self.prev_hash = GENESIS_HASH
-
-    def reach(self, size: int) -> tuple[ChainProblem, AuditCheckpoint] | None:
-        """Check every checkpoint of ``size`` (the stream just verified entry ``size``)."""
-        while self.index < len(self.pending) and self.pending[self.index].size == size:
-            checkpoint = self.pending[self.index]
-            problem = _check_checkpoint(
-                checkpoint, head_hash=self.prev_hash, frontier=self.frontier, trusted=self.trusted
-            )
-            if problem is not None:
-                return problem, checkpoint
-            self.index, self.checkpoints, self.last_good = (
-                self.index + 1,
-                self.checkpoints + 1,
-                size,
-            )
-        return None
-
-    def entry(self, entry: RowMapping) -> ChainProblem | None:
-        """Check one entry and fold it into the chain and the tree."""
-        problem = _check(entry, self.checked + 1, self.prev_hash)
-        if problem is not None:
-            return problem
-        self.checked += 1
-        self.prev_hash = entry["entry_hash"]
-        self.frontier.append(leaf_hash(bytes.fromhex(self.prev_hash)))
-        return None
-
-
-def _out_of_order(checkpoints: Sequence[AuditCheckpoint]) -> AuditCheckpoint | None:
-    """Return the first checkpoint whose size does not exceed its predecessor's, or None."""
-    for before, after in zip(checkpoints, checkpoints[1:], strict=False):
-        if after.size <= before.size:
-            return after
-    return None
+        start = first
+        while True:
+            cursor.execute(sql, (start,) if last is None else (start, last))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            start = int(rows[-1][0]) + 1
+            if len(rows) < batch_size:
+                return
+    finally:
+        cursor.close()
 
 
 def verify_chain(
@@ -313,15 +194,15 @@ def verify_chain(
     session : Session
         A session on the audited database.
     batch_size : int
-        Entries read per query.
+        Entries read per query (and between ``progress`` calls).
     progress : Callable[[int], None] or None
-        Called after each batch with the number of entries checked so far.
+        Called every ``batch_size`` entries and at the end with the number checked so far.
     trusted_keys : Sequence[VerifyKey] or None
         Public keys checkpoints must be signed with (the server's key, or one pinned on the
         command line). ``None`` checks each checkpoint against its own public key only.
     checkpoint_every : int or None
-        The checkpoint interval in force; when given, a missing checkpoint at a multiple of
-        it after the newest one is reported (``checkpoint_missing``).
+        The checkpoint interval in force; when given, a checkpoint missing at any multiple
+        of it is reported (``checkpoint_missing``).
 
     Returns
     -------
@@ -329,56 +210,31 @@ def verify_chain(
         ``ok=True``, or the first bad sequence number, the failed check and the last
         checkpoint that verified.
     """
-    head_seq, head_hash = read_head(session=session)
+    # Checkpoints before the head, the head before the entries: whatever a concurrent
+    # append commits meanwhile lies beyond what is checked, and a checkpoint beyond the
+    # head read after it can only mean a truncated log.
     checkpoints = list(all_checkpoints(session=session))
-    trusted = None if trusted_keys is None else {k.key_id: k for k in trusted_keys}
-    state = _Verifier(checkpoints, trusted)
-
-    def report(problem: ChainProblem, seq: int, bad: AuditCheckpoint | None = None) -> VerifyReport:
-        logger.warning("audit log broken at seq %d: %s", seq, problem.value)
-        return VerifyReport(
-            ok=False, entries=state.checked, first_bad_seq=seq, reason=problem,
-            head_seq=head_seq, head_hash=head_hash, checkpoints=state.checkpoints,
-            last_good_checkpoint=state.last_good,
-            bad_checkpoint_id=None if bad is None else bad.id, pinned=trusted is not None,
+    head = read_head(session=session)
+    report = verify_rows(
+        rows=iter_entry_rows(session=session, first=-(2**62), last=head[0], batch_size=batch_size),
+        checkpoints=checkpoints,
+        head=head,
+        trusted_keys=trusted_keys,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        progress_every=batch_size,
+    )
+    if report.ok and _rows_beyond(session, head[0]) and read_head(session=session) == head:
+        # Entries past a head that did not move were written around the appender.
+        logger.warning("audit log has entries beyond its head %d", head[0])
+        return report.model_copy(
+            update={"ok": False, "first_bad_seq": head[0] + 1,
+                    "reason": ChainProblem.HEAD_MISMATCH, "root_hash": None}
         )  # fmt: skip
+    return report
 
-    # 1. Checkpoints must grow in the order they were written.
-    disordered = _out_of_order(checkpoints)
-    if disordered is not None:
-        return report(ChainProblem.CHECKPOINT_ORDER, disordered.size, disordered)
-    # 2. Stream the entries; check each checkpoint when the stream reaches its size.
-    found = state.reach(0)
-    if found is not None:
-        return report(found[0], 0, found[1])
-    for entry in _iter_entries(session, batch_size):
-        expected = state.checked + 1
-        problem = state.entry(entry)
-        if problem is not None:
-            return report(problem, min(expected, int(entry["seq"])))
-        found = state.reach(state.checked)
-        if found is not None:
-            return report(found[0], state.checked, found[1])
-        if progress is not None and state.checked % batch_size == 0:
-            progress(state.checked)
-    if progress is not None:
-        progress(state.checked)
-    # 3. Nothing may be signed beyond the log; the head must match the last entry.
-    if state.index < len(state.pending):
-        return report(
-            ChainProblem.CHECKPOINT_BEYOND_LOG, state.checked + 1, state.pending[state.index]
-        )
-    if head_seq != state.checked or head_hash != state.prev_hash:
-        return report(ChainProblem.HEAD_MISMATCH, min(head_seq, state.checked) + 1)
-    # 4. Every due checkpoint after the newest one must exist.
-    if checkpoint_every is not None:
-        newest = state.last_good or 0
-        due = (newest // checkpoint_every + 1) * checkpoint_every
-        if due <= state.checked:
-            return report(ChainProblem.CHECKPOINT_MISSING, due)
-    root = state.frontier.root() if state.checked else EMPTY_ROOT
-    return VerifyReport(
-        ok=True, entries=state.checked, head_seq=head_seq, head_hash=head_hash,
-        checkpoints=state.checkpoints, last_good_checkpoint=state.last_good,
-        root_hash=root.hex(), pinned=trusted is not None,
-    )  # fmt: skip
+
+def _rows_beyond(session: Session, seq: int) -> bool:
+    """Whether any entry has a sequence number above ``seq``."""
+    stmt = sm_select(AuditEntry.seq).where(col(AuditEntry.seq) > seq).limit(1)
+    return session.exec(stmt).first() is not None

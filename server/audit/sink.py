@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlmodel import Session
 
 from .append import append_entries
+from .checkpoint import CheckpointPolicy
 from .record import AuditRecord
 
 
@@ -48,10 +49,15 @@ class DatabaseAuditSink:
     ----------
     session : Session
         The session of the audited write; the caller commits.
+    checkpoints : CheckpointPolicy or None
+        Sign the checkpoints that fall due (every ``checkpoints.every`` entries) in the same
+        transaction. The API always passes one (``server.api.deps.get_audit_sink``); ``None``
+        signs none, and ``audit verify`` then reports the first missing checkpoint.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, checkpoints: CheckpointPolicy | None = None) -> None:
         self._session = session
+        self._checkpoints = checkpoints
 
     def record(
         self,
@@ -76,8 +82,8 @@ class DatabaseAuditSink:
             detail=detail,
             at=at,
         )
-        append_entries(session=self._session, records=[record])
+        append_entries(session=self._session, records=[record], checkpoints=self._checkpoints)
 
     def record_many(self, records: Sequence[AuditRecord]) -> None:
         """Append the entries to the chain in order, with one head reservation."""
-        append_entries(session=self._session, records=records)
+        append_entries(session=self._session, records=records, checkpoints=self._checkpoints)

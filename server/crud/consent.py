@@ -29,9 +29,12 @@ from ..audit.record import AuditRecord
 from ..audit.sink import AuditSink
 from ..principal import Principal
 from ..tables.consent_record import ConsentRecord
+from ..tables.field_suppression import FieldSuppression
 from .edge import touch_edge
+from .notice import notice_registry
 from .profile_store import purge_disallowed_fields_many
 from .subject import touch_subjects
+from .tombstone import tombstones_of
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +101,17 @@ def to_event(row: ConsentRecord) -> ConsentEvent:
 _RECORD = ConsentRecord.metadata.tables[ConsentRecord.__tablename__]
 #: Columns of ``consent_record`` that make up the ``ConsentEvent``.
 _EVENT_COLUMNS = [_RECORD.c[name] for name in ConsentEvent.model_fields]
+_SUPPRESSION = FieldSuppression.metadata.tables[FieldSuppression.__tablename__]
 
 
-def consent_states(*, session: Session, subjects: Iterable[str]) -> dict[str, ConsentState]:
-    """Fold the stored consent records of several subjects into their states (one query).
+def consent_states(
+    *, session: Session, subjects: Iterable[str], apply_notices: bool = True
+) -> dict[str, ConsentState]:
+    """Fold the stored consent records of several subjects into their states (few queries).
+
+    The states carry the published notices (a material notice pauses older grants until
+    renewed) and each subject's suppressed fields (deleted by the subject or rectified), so
+    ``consent.evaluate`` over them is the server's whole consent check.
 
     Parameters
     ----------
@@ -109,6 +119,9 @@ def consent_states(*, session: Session, subjects: Iterable[str]) -> dict[str, Co
         A session.
     subjects : Iterable[str]
         The pseudonyms.
+    apply_notices : bool
+        Whether published notices pause older grants. ``False`` only where a *pause* must
+        not act like a withdrawal (purging stored fields).
 
     Returns
     -------
@@ -117,17 +130,37 @@ def consent_states(*, session: Session, subjects: Iterable[str]) -> dict[str, Co
         storage order break ties between equal times.
     """
     wanted = sorted(set(subjects))
-    rows = session.connection().execute(
-        sa_select(*_EVENT_COLUMNS).where(_RECORD.c.subject.in_(wanted)).order_by(_RECORD.c.id)
-    )
     events: dict[str, list[ConsentEvent]] = defaultdict(list)
-    for row in rows:
-        event = ConsentEvent.model_validate(row._asdict())
-        events[event.subject].append(event)
-    return {subject: ConsentState(events.get(subject, ())) for subject in wanted}
+    suppressed: dict[str, set[str]] = defaultdict(set)
+    connection = session.connection()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = connection.execute(
+            sa_select(*_EVENT_COLUMNS).where(_RECORD.c.subject.in_(chunk)).order_by(_RECORD.c.id)
+        )
+        for row in rows:
+            event = ConsentEvent.model_validate(row._asdict())
+            events[event.subject].append(event)
+        hidden = connection.execute(
+            sa_select(_SUPPRESSION.c.subject, _SUPPRESSION.c.field).where(
+                _SUPPRESSION.c.subject.in_(chunk),
+                # A rectified field holds the corrected value: uploads are refused (upload
+                # gates), but reads and purges treat it as any other field.
+                _SUPPRESSION.c.reason != "rectified",
+            )
+        )
+        for subject, name in hidden:
+            suppressed[str(subject)].add(str(name))
+    notices = notice_registry(session=session) if apply_notices and wanted else None
+    return {
+        subject: ConsentState(
+            events.get(subject, ()), notices=notices, suppressed=suppressed.get(subject, ())
+        )
+        for subject in wanted
+    }
 
 
-def consent_state(*, session: Session, subject: str) -> ConsentState:
+def consent_state(*, session: Session, subject: str, apply_notices: bool = True) -> ConsentState:
     """Fold the subject's stored consent records into its state.
 
     Parameters
@@ -136,13 +169,15 @@ def consent_state(*, session: Session, subject: str) -> ConsentState:
         A session.
     subject : str
         The pseudonym.
+    apply_notices : bool
+        Whether published notices pause older grants (see :func:`consent_states`).
 
     Returns
     -------
     ConsentState
         The state (records in storage order break ties between equal times).
     """
-    return consent_states(session=session, subjects=[subject])[subject]
+    return consent_states(session=session, subjects=[subject], apply_notices=apply_notices)[subject]
 
 
 def _insert_new(
@@ -200,9 +235,10 @@ def record_consents(
     session : Session
         A session.
     events : Sequence[ConsentEvent]
-        Events from one edge, any subjects, any order.
+        Events from one edge (or a subject's own, see :func:`record_consents_purging`), any
+        subjects, any order.
     principal : Principal
-        The sending edge.
+        The sending edge or subject.
     catalogue : FieldCatalogue
         Catalogue used to decide which stored fields remain allowed.
     audit : AuditSink
@@ -215,12 +251,61 @@ def record_consents(
     ConsentBatchResult
         Numbers of recorded and duplicate events.
     """
+    result, _ = record_consents_purging(
+        session=session,
+        events=events,
+        principal=principal,
+        catalogue=catalogue,
+        audit=audit,
+        at=at,
+    )
+    return result
+
+
+def record_consents_purging(
+    *,
+    session: Session,
+    events: Sequence[ConsentEvent],
+    principal: Principal,
+    catalogue: FieldCatalogue,
+    audit: AuditSink,
+    at: datetime,
+    also_audit: Sequence[AuditRecord] = (),
+) -> tuple[ConsentBatchResult, dict[str, list[str]]]:
+    """Do what :func:`record_consents` does and also return the purged field names.
+
+    Parameters
+    ----------
+    session : Session
+        A session.
+    events : Sequence[ConsentEvent]
+        The events.
+    principal : Principal
+        The sending edge or subject.
+    catalogue : FieldCatalogue
+        The catalogue in force.
+    audit : AuditSink
+        Receives one entry per subject in the batch.
+    at : datetime
+        Receipt time.
+    also_audit : Sequence[AuditRecord]
+        Entries appended after the batch's own, in the same transaction (e.g. the
+        ``personalization.set`` entry of the switch that caused the events).
+
+    Returns
+    -------
+    tuple[ConsentBatchResult, dict[str, list[str]]]
+        The counts and, per subject with recorded events, the field names purged (sorted).
+    """
     for attempt in (1, 2):
         try:
             # Serialise with other audited writers before reading (see ``lock_chain``).
             lock_chain(session=session)
+            events, refused = _drop_erased(session, events)
             counts = _insert_new(session, events, principal.edge_id, at)
             purged = _purge_and_audit(session, counts, principal, catalogue, audit, at)
+            if also_audit:
+                audit.record_many(also_audit)
             if principal.edge_id is not None:
                 touch_edge(session=session, edge_id=principal.edge_id, at=at)
             session.commit()
@@ -236,10 +321,30 @@ def record_consents(
         "consent batch: %d recorded, %d duplicate(s), %d field(s) purged, %d subject(s)",
         recorded,
         duplicates,
-        purged,
+        sum(len(names) for names in purged.values()),
         len(counts),
     )
-    return ConsentBatchResult(recorded=recorded, duplicates=duplicates)
+    result = ConsentBatchResult(recorded=recorded, duplicates=duplicates, refused_erased=refused)
+    return result, purged
+
+
+def _drop_erased(
+    session: Session, events: Sequence[ConsentEvent]
+) -> tuple[list[ConsentEvent], int]:
+    """Drop events about erased subjects that predate the erasure; return the rest and a count.
+
+    An edge that missed an erasure may still hold the subject's old consent events; storing
+    them would recreate the subject row the erasure removed. Events dated after the erasure
+    are kept (the person came back and consented anew).
+    """
+    erased = tombstones_of(session=session, subjects={e.subject for e in events})
+    if not erased:
+        return list(events), 0
+    kept = [e for e in events if e.subject not in erased or e.occurred_at > erased[e.subject]]
+    refused = len(events) - len(kept)
+    if refused:
+        logger.warning("consent batch: %d event(s) about erased subjects refused", refused)
+    return kept, refused
 
 
 def _purge_and_audit(
@@ -249,14 +354,15 @@ def _purge_and_audit(
     catalogue: FieldCatalogue,
     audit: AuditSink,
     at: datetime,
-) -> int:
-    """Purge disallowed fields of each subject and write its audit entry; return purges.
+) -> dict[str, list[str]]:
+    """Purge disallowed fields of each subject and write its audit entry; return the names.
 
     States and stored fields of the batch's subjects are loaded in a few queries and the
     entries appended with one head reservation, so a batch of 500 events costs O(1) queries.
     """
     changed = [subject for subject, (recorded, _) in counts.items() if recorded]
-    states = consent_states(session=session, subjects=changed)
+    # A paused grant is not a withdrawal: purge by the events alone, not by notices.
+    states = consent_states(session=session, subjects=changed, apply_notices=False)
     purged = purge_disallowed_fields_many(
         session=session, states=states, catalogue=catalogue, at=at
     )
@@ -279,4 +385,4 @@ def _purge_and_audit(
         for subject, (recorded, duplicates) in sorted(counts.items())
     ]
     audit.record_many(records)
-    return sum(len(names) for names in purged.values())
+    return purged

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Column, Connection, Table, delete, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel
 
 from consent import SubjectEventKind
@@ -112,6 +113,43 @@ def subject_tables() -> list[Table]:
     return found
 
 
+#: Tables whose loose ``subject`` column is nulled, not deleted, by erasure (the record of a
+#: request must outlive its subject: PIPL Art. 54 audits, the erasure receipt).
+UNLINK_ONLY = frozenset({"data_subject_request"})
+#: Tables whose subject columns are handled explicitly (audit entries keep a commitment).
+_EXPLICIT = frozenset({"audit_entry", "subject"})
+
+
+def loose_subject_columns() -> list[tuple[Table, Column[Any]]]:
+    """Return ``(table, column)`` for every column named ``subject`` without a foreign key.
+
+    Discovered from the registered metadata, like :func:`subject_tables`, so a later table
+    that stores a pseudonym in a plain ``subject`` column is covered by erasure too.
+
+    Returns
+    -------
+    list[tuple[Table, Column]]
+        The tables and their loose subject column, in metadata order.
+    """
+    found = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name in _EXPLICIT or "subject" not in table.c:
+            continue
+        column = table.c["subject"]
+        if not any(fk.column.table is _SUBJECT for fk in column.foreign_keys):
+            found.append((table, column))
+    return found
+
+
+def _aliases_of(connection: Connection, subject: str) -> list[str]:
+    """Earlier pseudonyms recorded for ``subject`` (``subject_alias``, when registered)."""
+    table = SQLModel.metadata.tables.get("subject_alias")
+    if table is None or "old_pseudonym" not in table.c:
+        return []
+    rows = connection.execute(sa_select(table.c.old_pseudonym).where(table.c.subject == subject))
+    return [str(r[0]) for r in rows]
+
+
 def erase_subject(*, session: Session, subject: str, at: datetime) -> ErasureReceipt:
     """Erase a subject from the server's database (no commit).
 
@@ -122,6 +160,8 @@ def erase_subject(*, session: Session, subject: str, at: datetime) -> ErasureRec
        records, and any later table with such a foreign key);
     3. delete the upload receipts whose stored answer names it;
     4. null ``subject_ref`` and ``subject_salt`` of its audit entries (commitments stay);
+       null the ``subject`` of its data-subject requests and delete its rows from any other
+       table with a plain ``subject`` column (:func:`loose_subject_columns`);
     5. delete the subject row.
 
     Parameters
@@ -140,6 +180,9 @@ def erase_subject(*, session: Session, subject: str, at: datetime) -> ErasureRec
     """
     lock_chain(session=session)
     connection = session.connection()
+    # 0. Earlier pseudonyms of the subject (tenant key rotations): the audit log still
+    #    names them, so they are unlinked with the current one.
+    refs = [subject, *_aliases_of(connection, subject)]
     # 1. Crypto-shredding: the data key goes first.
     destroyed = destroy_subject_key(session=session, subject=subject)
     deleted: dict[str, int] = {SubjectKey.__tablename__: 0 if destroyed is None else 1}
@@ -159,9 +202,21 @@ def erase_subject(*, session: Session, subject: str, at: datetime) -> ErasureRec
     # 4. Audit entries: keep the hashed commitment, drop what links it to the pseudonym.
     unlinked = connection.execute(
         update(_AUDIT)
-        .where(_AUDIT.c.subject_ref == subject)
+        .where(_AUDIT.c.subject_ref.in_(refs))
         .values(subject_ref=None, subject_salt=None)
     ).rowcount
+    # 4b. Tables naming subjects without a foreign key (requests must outlive the subject:
+    #     their column is nulled; rows of any other such table are deleted).
+    for table, column in loose_subject_columns():
+        if table.name in UNLINK_ONLY:
+            unlinked_rows = connection.execute(
+                update(table).where(column == subject).values({column.name: None})
+            ).rowcount
+            deleted[f"{table.name} (unlinked)"] = unlinked_rows
+        else:
+            deleted[table.name] = connection.execute(
+                delete(table).where(column == subject)
+            ).rowcount
     # 5. The subject itself.
     found = connection.execute(delete(_SUBJECT).where(_SUBJECT.c.pseudonym == subject)).rowcount
     deleted[_SUBJECT.name] = found

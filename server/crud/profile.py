@@ -23,6 +23,7 @@ from ..principal import Principal
 from ..tables.subject import Subject
 from .consent import consent_state
 from .profile_store import fields_of, is_expired, to_field_out
+from .restriction import is_restricted
 from .subject_keys import subject_cipher
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def read_profile(
     -------
     ProfileRead
         Allowed fields and the number withheld (not allowed for the purpose, no consent now,
-        or past retention).
+        or past retention). A restricted subject's read returns no field.
 
     Raises
     ------
@@ -91,6 +92,12 @@ def read_profile(
         record(AuditOutcome.NOT_FOUND, {})
         session.commit()
         raise NotFoundError(kind="subject", ref=subject)
+    if is_restricted(session=session, subject=subject):
+        # Kept but not used (PIPL Art. 44, GDPR Art. 18): nothing is returned.
+        withheld = len(fields_of(session=session, subject=subject))
+        record(AuditOutcome.ACCEPTED, {"returned": [], "withheld": withheld, "restricted": True})
+        session.commit()
+        return ProfileRead(subject=subject, purpose=stated.value, fields=[], withheld=withheld)
     state = consent_state(session=session, subject=subject)
     returned, withheld = [], 0
     cipher = None

@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from consent import SubjectEventKind, SubjectEventPage, SubjectEventWire
 
+from ..errors import InvalidCursorError
 from ..tables.consent_record import ConsentRecord
 from ..tables.subject_event import SubjectEvent
 from .consent import to_event
@@ -42,8 +43,8 @@ CURSOR_VERSION = "v1"
 MAX_PAGE = 1000
 
 
-class CursorError(ValueError):
-    """A feed cursor that this server did not issue (the route answers 422)."""
+#: A feed cursor that this server did not issue (the route answers 422).
+CursorError = InvalidCursorError
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from ..principal import Principal
 from .edge import touch_edge
 from .idempotency import request_hash
 from .profile_check import audit_name, check_fields
+from .restriction import UploadGates
 from .upload_state import UploadBatchState
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,15 @@ class _Context:
     edge_id: str
     catalogue: FieldCatalogue
     at: datetime
+    gates: UploadGates
+
+
+def _renewed_after_erasure(ctx: _Context, subject: str) -> bool:
+    """Whether the server holds a consent event of an erased subject newer than its erasure."""
+    erased_at = ctx.gates.erased.get(subject)
+    if erased_at is None:
+        return False
+    return any(e.occurred_at > erased_at for e in ctx.state.consent(subject).events)
 
 
 def _entry(
@@ -177,8 +187,14 @@ def _decide(ctx: _Context, item: UploadItem) -> tuple[UploadOutcome, AuditRecord
         replayed = stored.model_copy(update={"replayed": True})
         record = _entry(ctx, item, purpose, AuditOutcome.REPLAYED, {"stored": stored.stored})
         return UploadOutcome(result=replayed), record
-    # 3. Check every field against catalogue, value shape and consent now.
-    refusals = check_fields(
+    # 3. Restricted or erased subjects, suppressed fields (rectified or deleted): refused.
+    refusals = ctx.gates.refusals(
+        subject=item.subject,
+        fields=[f.name for f in fields],
+        renewed_after_erasure=_renewed_after_erasure(ctx, item.subject),
+    )
+    # 4. Check every field against catalogue, value shape and consent now.
+    refusals = refusals or check_fields(
         catalogue=ctx.catalogue,
         consent=ctx.state.consent(item.subject),
         fields=fields,
@@ -194,7 +210,7 @@ def _decide(ctx: _Context, item: UploadItem) -> tuple[UploadOutcome, AuditRecord
         return UploadOutcome(error=refused), _entry(
             ctx, item, purpose, AuditOutcome.REFUSED, detail
         )
-    # 4. Accept: fields, subject and receipt join the batch's pending writes.
+    # 5. Accept: fields, subject and receipt join the batch's pending writes.
     names = ctx.state.store(
         subject=item.subject,
         fields=fields,
@@ -270,7 +286,15 @@ def upload_profiles(
         sensitive=[f.name for f in catalogue.fields if f.sensitivity is Sensitivity.SENSITIVE],
     )
     # 2. Decide every item in order, in memory.
-    ctx = _Context(state=state, principal=principal, edge_id=edge_id, catalogue=catalogue, at=at)
+    gates = UploadGates.load(session=session, subjects=[i.subject for i in items])
+    ctx = _Context(
+        state=state,
+        principal=principal,
+        edge_id=edge_id,
+        catalogue=catalogue,
+        at=at,
+        gates=gates,
+    )
     decided = [_decide(ctx, item) for item in items]
     outcomes = [outcome for outcome, _ in decided]
     # 3. Write accepted items, the edge's last-seen time and every audit entry; commit.

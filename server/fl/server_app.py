@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, Context
+from flwr.app import Array, ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.exception import PrivacyBudgetExhausted
 from flwr.serverapp.strategy import Result
@@ -116,6 +116,8 @@ class DatabaseRunRecorder:
 
 
 RecorderFactory = Callable[[RunConfig], RunRecorder | None]
+#: Flower's server-side evaluation hook: ``(server_round, arrays) -> metrics``.
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
 def database_recorder(config: RunConfig) -> RunRecorder | None:
@@ -132,7 +134,13 @@ def initial_arrays(seed: int) -> ArrayRecord:
 
 
 def run_federated(
-    *, grid: Grid, config: RunConfig, recorder: RunRecorder | None = None, run_id: int = 0
+    *,
+    grid: Grid,
+    config: RunConfig,
+    recorder: RunRecorder | None = None,
+    run_id: int = 0,
+    initial: ArrayRecord | None = None,
+    evaluate_fn: EvaluateFn | None = None,
 ) -> Result:
     """Run FedAvg for up to ``config.num_server_rounds`` rounds on ``grid``.
 
@@ -151,6 +159,12 @@ def run_federated(
         Where to record the run; not recorded when ``None``.
     run_id : int
         Flower run id (recorded with the configuration).
+    initial : ArrayRecord or None
+        Initial global model; ``BehaviourGRU`` from ``config.seed`` when ``None``
+        (simulations pass other model families, e.g. the text model).
+    evaluate_fn : Callable[[int, ArrayRecord], MetricRecord | None] or None
+        Server-side evaluation of the global model after each round (Flower's
+        ``evaluate_fn``; simulations score a shared held-out set with it).
 
     Returns
     -------
@@ -176,8 +190,9 @@ def run_federated(
         try:
             result = strategy.start(
                 grid=grid,
-                initial_arrays=initial_arrays(config.seed),
+                initial_arrays=initial if initial is not None else initial_arrays(config.seed),
                 num_rounds=config.num_server_rounds,
+                evaluate_fn=evaluate_fn,
             )
         except PrivacyBudgetExhausted as exc:
             logger.warning("federated run stopped by its privacy budget: %s", exc)
@@ -194,7 +209,7 @@ def run_federated(
         if recorder is not None:
             recorder.finish(status=status)
     if not result.arrays:
-        result.arrays = initial_arrays(config.seed)
+        result.arrays = initial if initial is not None else initial_arrays(config.seed)
     return result
 
 
@@ -202,6 +217,8 @@ def build_server_app(
     overrides: Mapping[str, Any] | None = None,
     *,
     recorder_factory: RecorderFactory = database_recorder,
+    initial: ArrayRecord | None = None,
+    evaluate_fn: EvaluateFn | None = None,
 ) -> ServerApp:
     """Build the ``ServerApp``.
 
@@ -212,6 +229,10 @@ def build_server_app(
         ``run_simulation`` passes no run config, so simulations set them here.
     recorder_factory : Callable[[RunConfig], RunRecorder | None]
         Builds the run recorder from the parsed config (the database by default).
+    initial : ArrayRecord or None
+        Initial global model (see ``run_federated``).
+    evaluate_fn : Callable[[int, ArrayRecord], MetricRecord | None] or None
+        Server-side evaluation after each round (see ``run_federated``).
 
     Returns
     -------
@@ -231,7 +252,12 @@ def build_server_app(
     def main(grid: Grid, context: Context) -> None:
         config = parse_run_config(context.run_config, captured)
         run_federated(
-            grid=grid, config=config, recorder=recorder_factory(config), run_id=context.run_id
+            grid=grid,
+            config=config,
+            recorder=recorder_factory(config),
+            run_id=context.run_id,
+            initial=initial,
+            evaluate_fn=evaluate_fn,
         )
 
     return app

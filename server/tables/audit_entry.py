@@ -8,7 +8,7 @@ last sequence number and hash; appenders update it first to serialise writers.
 
 from datetime import datetime
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -39,7 +39,14 @@ class AuditEntry(AuditEntryBase, table=True):
     """One audit log entry (table ``audit_entry``)."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (UniqueConstraint("entry_hash", name="uq_audit_entry_entry_hash"),)
+    __table_args__ = (
+        UniqueConstraint("entry_hash", name="uq_audit_entry_entry_hash"),
+        # Filtered listings walk these in seq order (server.audit.query).
+        Index("ix_audit_entry_actor_seq", "actor", "seq"),
+        Index("ix_audit_entry_action_seq", "action", "seq"),
+        Index("ix_audit_entry_purpose_seq", "purpose", "seq"),
+        Index("ix_audit_entry_at", "at"),
+    )
 
     subject_salt: str | None = Field(default=None, max_length=32)
     subject_ref: str | None = Field(default=None, max_length=67, index=True)

@@ -16,6 +16,7 @@ from privacy.rekey import (
     load_tenant_key_chain,
     repseudonymize,
     rotate_tenant_key_file,
+    save_tenant_key_chain_file,
     tenant_key_id,
 )
 
@@ -159,3 +160,46 @@ def test_rekey_commutes_with_chained_pseudonymisation(account: str) -> None:
 
     assert chain.rekeyer().rekey(previous) == chain.pseudonymizer().pseudonym(
         IdentifierKind.ACCOUNT_ID, account)
+
+
+def test_rekeyer_since_first_generation_maps_straight_to_the_newest() -> None:
+    chain = TenantKeyChain([K1, K2, K3])
+    first = Pseudonymizer(K1).pseudonym(IdentifierKind.PHONE, PHONE)
+
+    rekeyer = chain.rekeyer(since_kid=tenant_key_id(K1))
+
+    assert rekeyer.rekey(first) == chain.pseudonymizer().pseudonym(IdentifierKind.PHONE, PHONE)
+    assert (rekeyer.from_kid, rekeyer.to_kid) == (tenant_key_id(K1), tenant_key_id(K3))
+
+
+@pytest.mark.parametrize("kid", [tenant_key_id(K3), tenant_key_id(bytes(range(7, 39)))])
+def test_rekeyer_since_current_or_foreign_kid_is_refused(kid: str) -> None:
+    with pytest.raises(ValueError, match="earlier generation"):
+        TenantKeyChain([K1, K2, K3]).rekeyer(since_kid=kid)
+
+
+def test_extends_and_upto_relate_chains_by_their_generations() -> None:
+    one, two, other = TenantKeyChain([K1]), TenantKeyChain([K1, K2]), TenantKeyChain([K3, K2])
+
+    assert two.extends(one) and not one.extends(two) and not two.extends(two)
+    assert not other.extends(one)
+    assert two.upto(tenant_key_id(K1)).kids == one.kids
+    with pytest.raises(ValueError):
+        one.upto(tenant_key_id(K2))
+
+
+def test_chained_pseudonymizer_is_a_pseudonymizer() -> None:
+    assert isinstance(TenantKeyChain([K1, K2]).pseudonymizer(), Pseudonymizer)
+
+
+def test_save_chain_file_is_0600_round_trips_and_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "chain.key"
+    chain = TenantKeyChain([K1, K2])
+
+    save_tenant_key_chain_file(path, chain)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_tenant_key_chain(path).kids == chain.kids
+    assert load_tenant_key_chain(path).generation_key(0) == K1
+    with pytest.raises(KeyFileError):
+        save_tenant_key_chain_file(path, chain.rotated())

@@ -48,8 +48,17 @@ def _seed(url: str, n: int) -> None:
     engine = create_db_engine(url)
     with Session(engine) as session:
         for i in range(n):
-            append_entry(session=session, actor="admin", role="admin", action="profile.read",
-                         purpose=None, subject=None, outcome="accepted", detail={"i": i}, at=T0)
+            append_entry(
+                session=session,
+                actor="admin",
+                role="admin",
+                action="profile.read",
+                purpose=None,
+                subject=None,
+                outcome="accepted",
+                detail={"i": i},
+                at=T0,
+            )
         session.commit()
     engine.dispose()
 
@@ -82,7 +91,9 @@ def test_audit_verify_json_is_machine_readable(app: typer.Typer, db_url: str) ->
     report = json.loads(result.stdout)
     assert result.exit_code == 7
     assert (report["ok"], report["first_bad_seq"], report["reason"]) == (
-        False, 1, "entry_hash_mismatch"
+        False,
+        1,
+        "entry_hash_mismatch",
     )
 
 
@@ -91,6 +102,87 @@ def test_audit_verify_unmigrated_database_raises_database_error(
 ) -> None:
     result = CliRunner().invoke(app, ["audit", "verify"])
     assert isinstance(result.exception, DatabaseError)
+
+
+@pytest.fixture()
+def signing_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
+    path = tmp_path / "signing.pem"
+    monkeypatch.setenv("FEDPROFILE_SIGNING_KEY_PATH", str(path))
+    get_settings.cache_clear()
+    return path
+
+
+def test_audit_checkpoint_export_and_offline_verify_export(
+    app: typer.Typer, db_url: str, signing_key_file: Path, tmp_path: Path
+) -> None:
+    _seed(db_url, 5)
+    signed = CliRunner().invoke(app, ["audit", "checkpoint", "--json"])
+    out = tmp_path / "export.json"
+    exported = CliRunner().invoke(app, ["audit", "export", "--from", "2", "--to", "4",
+                                        "--out", str(out)])  # fmt: skip
+    public_key = json.loads(signed.stdout)["envelope"]["public_key"]
+    checked = CliRunner().invoke(
+        app, ["audit", "verify-export", str(out), "--public-key", public_key, "--json"]
+    )
+    pinned = CliRunner().invoke(app, ["audit", "verify", "--public-key", str(signing_key_file)])
+    assert signed.exit_code == 0 and json.loads(signed.stdout)["checkpoint"]["size"] == 5
+    assert exported.exit_code == 0 and "2..4" in exported.output
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["ok"] is True
+    assert pinned.exit_code == 0 and "1 signed checkpoint(s), head" in pinned.output
+
+
+def test_audit_verify_export_edited_file_exits_7(
+    app: typer.Typer, db_url: str, signing_key_file: Path, tmp_path: Path
+) -> None:
+    _seed(db_url, 4)
+    out = tmp_path / "export.json"
+    CliRunner().invoke(app, ["audit", "export", "--from", "1", "--to", "4", "--out", str(out)])
+    export = json.loads(out.read_text(encoding="utf-8"))
+    export["document"]["entries"][1]["actor"] = "someone"
+    out.write_text(json.dumps(export), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["audit", "verify-export", str(out), "--public-key", str(signing_key_file)]
+    )
+    assert result.exit_code == 7 and "export_signature_invalid" in result.output
+
+
+def test_audit_verify_pinned_to_another_key_exits_7(
+    app: typer.Typer, db_url: str, signing_key_file: Path
+) -> None:
+    from privacy import SigningKey
+
+    _seed(db_url, 3)
+    CliRunner().invoke(app, ["audit", "checkpoint"])
+    other = SigningKey.generate().verify_key.to_text()
+    result = CliRunner().invoke(app, ["audit", "verify", "--json", "--public-key", other])
+    assert result.exit_code == 7
+    assert json.loads(result.stdout)["reason"] == "checkpoint_signature_invalid"
+
+
+def test_audit_verify_missing_checkpoint_exits_7_unless_not_required(
+    app: typer.Typer, db_url: str, signing_key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEDPROFILE_AUDIT_CHECKPOINT_EVERY", "2")
+    get_settings.cache_clear()
+    _seed(db_url, 3)  # appended without a checkpoint policy
+    strict = CliRunner().invoke(app, ["audit", "verify", "--json"])
+    lenient = CliRunner().invoke(app, ["audit", "verify", "--no-require-checkpoints"])
+    assert strict.exit_code == 7 and json.loads(strict.stdout)["reason"] == "checkpoint_missing"
+    assert lenient.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "export", "--from", "3", "--to", "2", "--out", "x.json"],
+        ["audit", "verify-export", "missing.json", "--public-key", "not-a-key"],
+    ],
+)
+def test_audit_bad_arguments_exit_2(
+    app: typer.Typer, db_url: str, signing_key_file: Path, args: list[str]
+) -> None:
+    _seed(db_url, 3)
+    assert CliRunner().invoke(app, args).exit_code == 2
 
 
 def test_serve_migrates_then_runs_uvicorn_on_requested_address(
@@ -127,7 +219,9 @@ def test_serve_subprocess_answers_health(tmp_path: Path) -> None:
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30

@@ -32,8 +32,9 @@ from server.tables.token import Role
 
 from .factories import T0, make_consent_event, make_field, make_pseudonym, make_upload
 
+
 def _script_heads() -> set[str]:
-    """Return the head revisions of the migration scripts (one once branches are merged)."""
+    """Return the head revisions of the migration scripts."""
     from alembic.script import ScriptDirectory
 
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
@@ -184,3 +185,8 @@ def test_field_encryption_migration_postgres_round_trips(postgres_url: str) -> N
     upgrade_database(postgres_url)
     _downgrade_then_upgrade(postgres_url)
     _sealed_round_trip(postgres_url)
+
+
+def test_migrations_have_a_single_head() -> None:
+    # Parallel branches must be merged before release, so every database ends at one revision.
+    assert len(_script_heads()) == 1

@@ -6,7 +6,22 @@ from fastapi import APIRouter
 
 from models import API_PREFIX
 
-from . import audit, consents, edges, health, keys, ledgers, profiles, training
+from . import (
+    audit,
+    consents,
+    dsr,
+    edges,
+    feed,
+    health,
+    keys,
+    ledgers,
+    me,
+    notices,
+    profiles,
+    rekey,
+    tokens,
+    training,
+)
 
 
 def build_api_router() -> APIRouter:
@@ -18,6 +33,9 @@ def build_api_router() -> APIRouter:
         The composed router.
     """
     router = APIRouter(prefix=API_PREFIX)
-    for module in (edges, consents, profiles, ledgers, training, health, audit, keys):
+    for module in (feed, edges, consents, profiles, ledgers, training, health, audit, keys, dsr):
+        router.include_router(module.router)
+    router.include_router(rekey.router)
+    for module in (notices, me, tokens):
         router.include_router(module.router)
     return router

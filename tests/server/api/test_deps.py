@@ -46,3 +46,28 @@ def test_settings_dependency_override_is_honoured(memory_engine: Engine) -> None
     )
     with TestClient(app) as client:
         assert client.get("/api/v1/ledgers", headers=bearer(ADMIN_TOKEN)).status_code == 200
+
+
+def test_require_role_records_its_roles_and_guards_intersect() -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from server.api.deps import declared_roles, require_role
+    from server.tables.token import Role
+
+    officers = require_role(Role.COMPLIANCE_OFFICER, Role.ADMIN)
+    assert officers.allowed_roles == {Role.COMPLIANCE_OFFICER, Role.ADMIN}
+    app = FastAPI()
+
+    @app.get("/both", dependencies=[Depends(officers), Depends(require_role(Role.ADMIN))])
+    def both() -> None: ...
+
+    @app.get("/none")
+    def none() -> None: ...
+
+    found = {
+        str(c.path): declared_roles(c.dependant)
+        for c in iter_route_contexts(app.routes)
+        if isinstance(c.original_route, APIRoute)
+    }
+    assert found == {"/both": {Role.ADMIN}, "/none": None}

@@ -26,9 +26,15 @@ SUBJECT = make_pseudonym("audit-subject")
 def _append(session: Session, n: int, *, subject: str | None = SUBJECT) -> list[AuditEntry]:
     entries = [
         append_entry(
-            session=session, actor="edge:e1", role="edge", action="profile.write",
-            purpose="marketing", subject=subject, outcome="accepted",
-            detail={"stored": ["tag.churn_risk"], "n": i}, at=T0 + timedelta(seconds=i),
+            session=session,
+            actor="edge:e1",
+            role="edge",
+            action="profile.write",
+            purpose="marketing",
+            subject=subject,
+            outcome="accepted",
+            detail={"stored": ["tag.churn_risk"], "n": i},
+            at=T0 + timedelta(seconds=i),
         )
         for i in range(n)
     ]
@@ -85,9 +91,17 @@ def _insert_middle(s: Session) -> None:
     prev = s.get(AuditEntry, 2)
     assert prev is not None
     forged = AuditEntry(
-        seq=3, at=T0, actor="admin", role="admin", action="profile.read", purpose=None,
-        outcome="accepted", subject_commitment=None, detail_json="{}",
-        prev_hash=prev.entry_hash, entry_hash="",
+        seq=3,
+        at=T0,
+        actor="admin",
+        role="admin",
+        action="profile.read",
+        purpose=None,
+        outcome="accepted",
+        subject_commitment=None,
+        detail_json="{}",
+        prev_hash=prev.entry_hash,
+        entry_hash="",
     )
     forged.entry_hash = compute_entry_hash(forged)
     s.add(forged)

@@ -12,8 +12,14 @@ from ..factories import T0, RecordingAuditSink
 
 def _record(sink: AuditSink) -> None:
     sink.record(
-        actor="agent", role="agent", action="profile.read", purpose="marketing", subject=None,
-        outcome="accepted", detail={"withheld": 0}, at=T0,
+        actor="agent",
+        role="agent",
+        action="profile.read",
+        purpose="marketing",
+        subject=None,
+        outcome="accepted",
+        detail={"withheld": 0},
+        at=T0,
     )
 
 
@@ -37,8 +43,16 @@ def test_recording_sink_satisfies_the_protocol() -> None:
 
 def test_database_audit_sink_record_many_appends_in_order(db_session: Session) -> None:
     records = [
-        AuditRecord(actor="edge:e1", role="edge", action="profile.write", purpose="marketing",
-                    subject=None, outcome=outcome, detail={}, at=T0)
+        AuditRecord(
+            actor="edge:e1",
+            role="edge",
+            action="profile.write",
+            purpose="marketing",
+            subject=None,
+            outcome=outcome,
+            detail={},
+            at=T0,
+        )
         for outcome in ("accepted", "refused", "replayed")
     ]
     DatabaseAuditSink(db_session).record_many(records)

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, select
 
 from consent import Purpose, load_default_catalogue
 from models import Channel, EdgeRegistration
-from privacy import DecryptionError
+from privacy import DecryptionError, SigningKey
 from privacy.crypto import FieldCipher
 from privacy.keyring import DataKey, MasterKey, MasterKeyRing, WrappedDataKey
 from privacy.master_keys import create_master_key_file, load_master_key_file
@@ -26,7 +26,12 @@ from server.audit.log import subject_commitment, verify_chain
 from server.audit.sink import DatabaseAuditSink
 from server.crud.consent import record_consents
 from server.crud.edge import register_edge
-from server.crud.erasure import erase_subject, subject_tables
+from server.crud.erasure import (
+    erase_subject,
+    erase_with_evidence,
+    loose_subject_columns,
+    subject_tables,
+)
 from server.crud.key_rotation import rotate_master_key
 from server.crud.profile import read_profile
 from server.crud.profile_store import fields_of, to_field_out
@@ -36,6 +41,7 @@ from server.db import create_db_engine, upgrade_database
 from server.errors import NotFoundError
 from server.principal import Principal
 from server.tables.audit_entry import AuditEntry, AuditHead
+from server.tables.edge import Edge
 from server.tables.subject_key import SubjectKey
 from server.tables.token import Role
 
@@ -257,12 +263,16 @@ def test_erasure_receipt_counts_and_names_no_subject(
         session.commit()
 
     assert receipt.subject_found
-    assert receipt.deleted == {
+    core = {
         "consent_record": 2, "profile_field": 3, "subject": 1, "subject_key": 1,
-        "upload_receipt": 2,
-        # Every table that can name a subject is listed, even where nothing was found.
+        "upload_receipt": 2, "data_subject_request (unlinked)": 0,
         "field_suppression": 0, "subject_event": 0, "subject_restriction": 0,
     }
+    assert {name: receipt.deleted.get(name) for name in core} == core
+    # Every table that can name a subject is listed, even where nothing was found.
+    listed = {t.name for t in subject_tables()} | {t.name for t, _ in loose_subject_columns()}
+    assert listed - {"data_subject_request"} <= set(receipt.deleted)
+    assert all(n == 0 for name, n in receipt.deleted.items() if name not in core)
     assert receipt.key_destruction is not None
     assert receipt.key_destruction.wrapped_key_sha256 == hashlib.sha256(wrapped_blob).hexdigest()
     assert receipt.subject_commitment == subject_commitment(receipt.commitment_salt, SUBJECT_A)
@@ -311,3 +321,44 @@ def test_erasure_on_postgres_leaves_no_reference(postgres_url: str) -> None:
     finally:
         engine.dispose()
     assert refs == [] and report.ok and b_cipher is not None
+
+
+def test_stale_consent_events_cannot_bring_an_erased_subject_back(
+    database: tuple[Engine, Path], tmp_path: Path
+) -> None:
+    engine, _ = database
+    ring = create_master_key_file(tmp_path / "master.key")
+    _populate(engine, ring)
+    with Session(engine, expire_on_commit=False) as session:
+        erase_with_evidence(
+            session=session, subject=SUBJECT_A, request_id=None, actor="admin", role="admin",
+            audit=DatabaseAuditSink(session), signing_key=SigningKey.generate(), at=T0,
+        )
+        session.commit()
+    edge = Principal(role=Role.EDGE, edge_id=_edge_id(engine), channel="app")
+
+    # An edge that missed the erasure re-sends the subject's old grant, and a new one.
+    with Session(engine, expire_on_commit=False) as session:
+        stale = record_consents(
+            session=session,
+            events=[make_consent_event(SUBJECT_A, channel="app")],
+            principal=edge, catalogue=CATALOGUE, audit=DatabaseAuditSink(session),
+            at=T0 + timedelta(hours=1),
+        )
+    with Session(engine, expire_on_commit=False) as session:
+        fresh = record_consents(
+            session=session,
+            events=[make_consent_event(SUBJECT_A, occurred_at=T0 + timedelta(days=2))],
+            principal=edge, catalogue=CATALOGUE, audit=DatabaseAuditSink(session),
+            at=T0 + timedelta(days=2),
+        )
+
+    assert (stale.recorded, stale.refused_erased) == (0, 1)
+    assert (fresh.recorded, fresh.refused_erased) == (1, 0)  # came back and consented anew
+
+
+def _edge_id(engine: Engine) -> str:
+    with Session(engine) as session:
+        edge = session.exec(select(Edge)).first()
+        assert edge is not None
+        return edge.id

@@ -18,8 +18,8 @@ def test_post_consents_counts_recorded_and_duplicates(
     events = [make_consent_event(make_pseudonym("a")), make_consent_event(make_pseudonym("b"))]
     first = api.post(URL, json=as_json(events), headers=bearer(edge.token))
     second = api.post(URL, json=as_json(events), headers=bearer(edge.token))
-    assert first.json() == {"recorded": 2, "duplicates": 0}
-    assert second.json() == {"recorded": 0, "duplicates": 2}
+    assert first.json() == {"recorded": 2, "duplicates": 0, "refused_erased": 0}
+    assert second.json() == {"recorded": 0, "duplicates": 2, "refused_erased": 0}
 
 
 def test_post_consents_audits_one_entry_per_subject(
