@@ -15,7 +15,9 @@ with ``--postgres``) it measures, in one run:
    the single modes, one ``executemany`` per batch for the batched one); the ratio
    append/baseline is printed;
 4. fills the log to ``--entries`` entries (batched) and times ``verify_chain`` over all of
-   them (hash chain, commitments, Merkle tree, checkpoint signatures against the pinned key);
+   them (hash chain, commitments, Merkle tree, checkpoint signatures against the pinned key),
+   first in one pass (the baseline) and then cut at its checkpoints over ``--workers``
+   processes (default one per core), printing the ratio;
 5. times a few filtered listings (``server.audit.query.list_entries``) on the full log.
 
 Wall-clock times depend on the machine's load; CPU seconds of this process are printed
@@ -49,6 +51,7 @@ from privacy import SigningKey  # noqa: E402
 from server.audit.append import append_entries  # noqa: E402
 from server.audit.checkpoint import CheckpointPolicy  # noqa: E402
 from server.audit.log import count_entries, verify_chain  # noqa: E402
+from server.audit.parallel import resolve_workers  # noqa: E402
 from server.audit.query import EntryFilter, list_entries  # noqa: E402
 from server.audit.record import AuditRecord  # noqa: E402
 from server.audit.sink import DatabaseAuditSink  # noqa: E402
@@ -200,6 +203,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--single", type=int, default=5_000, help="single appends per mode")
     parser.add_argument("--batch", type=int, default=1_000, help="records per batched append")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1:5432")
+    parser.add_argument(
+        "--workers", type=int, default=resolve_workers(0),
+        help="processes for the parallel verify (default: one per core)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     key = SigningKey.generate()
     policy = CheckpointPolicy(key=key, every=1000)
@@ -229,15 +236,23 @@ def main(argv: list[str] | None = None) -> None:
             print(f"filled {len(rest):,} more entries in {fill[0]:.1f} s")
         with Session(engine) as session:
             total = count_entries(session=session)
-            wall, cpu = time.perf_counter(), time.process_time()
-            report = verify_chain(
-                session=session, trusted_keys=[key.verify_key], checkpoint_every=policy.every
-            )
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        # One pass first (the baseline), then split at checkpoints over --workers processes.
+        for label, workers in (("one pass", 1), (f"{args.workers} workers", args.workers)):
+            with Session(engine) as session:
+                wall = time.perf_counter()
+                report = verify_chain(
+                    session=session, trusted_keys=[key.verify_key],
+                    checkpoint_every=policy.every, workers=workers,
+                )  # fmt: skip
+                wall = time.perf_counter() - wall
+            if workers == 1:
+                single_wall = wall
             print(
-                f"verify {total:,} entries: ok={report.ok} checkpoints={report.checkpoints} "
-                f"in {wall:.2f} s wall, {cpu:.2f} s CPU ({total / wall:,.0f} entries/s)"
+                f"verify {total:,} entries, {label:<10}: ok={report.ok} "
+                f"checkpoints={report.checkpoints} in {wall:.2f} s wall "
+                f"({total / wall:,.0f} entries/s; ratio to one pass {wall / single_wall:.2f})"
             )
+        with Session(engine) as session:
             # 4. Filtered listings on the full log.
             queries = {
                 "newest page, no filter": EntryFilter(),

@@ -29,6 +29,7 @@ from .audit.append import create_checkpoint
 from .audit.checkpoint import policy_from_settings
 from .audit.export import export_range, verify_export
 from .audit.log import VerifyReport, count_entries, verify_chain
+from .audit.parallel import resolve_workers
 from .audit.query import signed_checkpoint
 from .config import ServerSettings, default_signing_key_path, get_settings
 from .db import create_db_engine, upgrade_database
@@ -168,6 +169,7 @@ def _verify(
     show_progress: bool,
     trusted: list[VerifyKey] | None,
     checkpoint_every: int | None,
+    workers: int,
 ) -> VerifyReport:
     """Verify the log at ``database_url`` with an optional progress bar on stderr."""
     engine = _open_log(database_url)
@@ -188,6 +190,7 @@ def _verify(
                     progress=lambda done: bar.update(task, completed=done),
                     trusted_keys=trusted,
                     checkpoint_every=checkpoint_every,
+                    workers=workers,
                 )
     finally:
         engine.dispose()
@@ -204,6 +207,14 @@ def verify_command(
         bool,
         typer.Option(help="Fail when a checkpoint is missing at a multiple of the interval"),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes for a log of 100,000+ entries, split at signed checkpoints "
+            "(0 = one per core; default FEDPROFILE_AUDIT_VERIFY_WORKERS)",
+        ),
+    ] = None,
 ) -> None:
     """Check the whole audit log: chain, salted commitments, checkpoint signatures, Merkle roots.
 
@@ -216,6 +227,7 @@ def verify_command(
         show_progress=not json_output,
         trusted=_pinned_keys(public_key, settings),
         checkpoint_every=settings.audit_checkpoint_every if require_checkpoints else None,
+        workers=resolve_workers(settings.audit_verify_workers if workers is None else workers),
     )
     if json_output:
         typer.echo(report.model_dump_json())

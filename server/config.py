@@ -169,6 +169,10 @@ class ServerSettings(BaseSettings):
         The audit log signs a checkpoint each time its size reaches a multiple of this
         number of entries (in the appending transaction); ``audit verify`` fails when the
         newest checkpoint is this many entries or more behind the head. Default 1000.
+    audit_verify_workers : int
+        Processes that verify a large audit log (100,000 entries or more) in parallel,
+        split at its signed checkpoints; 0 (default) uses one per CPU core (at most 8), 1
+        verifies in a single pass. Same result either way.
     dsr_due_days : int
         Calendar days between receiving a data-subject request and its due date (1-90,
         default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
@@ -195,6 +199,7 @@ class ServerSettings(BaseSettings):
     master_key_path: Path | None = None
     signing_key_path: Path | None = None
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    audit_verify_workers: int = Field(default=0, ge=0, le=64)
     dsr_due_days: int = Field(default=15, ge=1, le=90)
 
     @field_validator("database_url")

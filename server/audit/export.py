@@ -34,23 +34,12 @@ from .checkpoint import CHECKPOINT_TYPE, CheckpointPolicy, covering_checkpoint, 
 from .entry_hash import hash_fields, stored_time_text
 from .log import iter_entry_rows, read_head
 from .merkle import leaf_hash, node_hash, range_proof, root_from_range
+from .verify import ROW_COLUMNS
 
 #: ``type`` member of every export document.
 EXPORT_TYPE = "fedprofile.audit.export/v1"
 #: Entry members an export carries (never ``subject_ref`` or ``subject_salt``).
-EXPORT_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "role",
-    "action",
-    "purpose",
-    "outcome",
-    "subject_commitment",
-    "detail_json",
-    "prev_hash",
-    "entry_hash",
-)
+EXPORT_COLUMNS = ROW_COLUMNS[: ROW_COLUMNS.index("entry_hash") + 1]
 
 
 class ExportProblem(StrEnum):
@@ -164,7 +153,10 @@ def export_range(
         size=checkpoint.size, start=first - 1, end=last, subtree=_subtree_hasher(leaves)
     )
     entries = [
-        {**dict(zip(EXPORT_COLUMNS, row[:11], strict=True)), "at": stored_time_text(row[1])}
+        {
+            **dict(zip(EXPORT_COLUMNS, row[: len(EXPORT_COLUMNS)], strict=True)),
+            "at": stored_time_text(row[1]),
+        }
         for row in rows[first - 1 : last]
     ]
     document = {

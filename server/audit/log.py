@@ -38,6 +38,7 @@ from .entry_hash import (
     compute_row_hash,
     subject_commitment,
 )
+from .parallel import FIRST_SEQ, PARALLEL_FROM, shareable_url, verify_in_pieces
 from .verify import PROBLEM_HELP, ROW_COLUMNS, ChainProblem, VerifyReport, verify_rows
 
 __all__ = [
@@ -156,7 +157,32 @@ def iter_entry_rows(
     tuple
         One entry per stored row, in ``seq`` order.
     """
-    connection = session.connection()
+    return iter_connection_rows(
+        connection=session.connection(), first=first, last=last, batch_size=batch_size
+    )
+
+
+def iter_connection_rows(
+    *,
+    connection: Connection,
+    first: int = 1,
+    last: int | None = None,
+    batch_size: int = VERIFY_BATCH,
+) -> Iterator[tuple[Any, ...]]:
+    """Yield entries like :func:`iter_entry_rows`, on a plain connection (a verify worker's).
+
+    Parameters
+    ----------
+    connection : Connection
+        A connection on the audited database.
+    first, last, batch_size
+        As for :func:`iter_entry_rows`.
+
+    Yields
+    ------
+    tuple
+        One entry per stored row, in ``seq`` order.
+    """
     mark = placeholder(connection)
     upper = "" if last is None else f" AND seq <= {mark}"
     sql = (
@@ -186,6 +212,8 @@ def verify_chain(
     progress: Callable[[int], None] | None = None,
     trusted_keys: Sequence[VerifyKey] | None = None,
     checkpoint_every: int | None = None,
+    workers: int = 1,
+    parallel_from: int = PARALLEL_FROM,
 ) -> VerifyReport:
     """Recompute the whole log and compare it with the stored hashes, head and checkpoints.
 
@@ -194,15 +222,23 @@ def verify_chain(
     session : Session
         A session on the audited database.
     batch_size : int
-        Entries read per query (and between ``progress`` calls).
+        Entries read per query (and between ``progress`` calls in a single pass).
     progress : Callable[[int], None] or None
-        Called every ``batch_size`` entries and at the end with the number checked so far.
+        Called as the pass advances (every ``batch_size`` entries, or per piece when
+        parallel) and at the end with the number checked so far.
     trusted_keys : Sequence[VerifyKey] or None
         Public keys checkpoints must be signed with (the server's key, or one pinned on the
         command line). ``None`` checks each checkpoint against its own public key only.
     checkpoint_every : int or None
         The checkpoint interval in force; when given, a checkpoint missing at any multiple
         of it is reported (``checkpoint_missing``).
+    workers : int
+        Processes to verify with. Above 1, a log of at least ``parallel_from`` entries in a
+        database other processes can open is cut at its checkpoints and verified on that
+        many cores (:mod:`server.audit.parallel`; same report as one pass). Workers read
+        committed data through their own connections.
+    parallel_from : int
+        Smallest log verified in parallel.
 
     Returns
     -------
@@ -215,15 +251,31 @@ def verify_chain(
     # head read after it can only mean a truncated log.
     checkpoints = list(all_checkpoints(session=session))
     head = read_head(session=session)
-    report = verify_rows(
-        rows=iter_entry_rows(session=session, first=-(2**62), last=head[0], batch_size=batch_size),
-        checkpoints=checkpoints,
-        head=head,
-        trusted_keys=trusted_keys,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-        progress_every=batch_size,
-    )
+    report: VerifyReport | None = None
+    url = None
+    if workers > 1 and head[0] >= parallel_from:
+        bound = session.get_bind().engine.url  # an Engine, or a Connection's engine
+        url = shareable_url(bound.render_as_string(hide_password=False))
+    if url is not None:
+        report = verify_in_pieces(
+            url=url, checkpoints=checkpoints, head=head, workers=workers,
+            rows_from=lambda first, last: iter_entry_rows(
+                session=session, first=first, last=last, batch_size=batch_size
+            ),
+            trusted_keys=trusted_keys, checkpoint_every=checkpoint_every, progress=progress,
+        )  # fmt: skip
+    if report is None:
+        report = verify_rows(
+            rows=iter_entry_rows(
+                session=session, first=FIRST_SEQ, last=head[0], batch_size=batch_size
+            ),
+            checkpoints=checkpoints,
+            head=head,
+            trusted_keys=trusted_keys,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+            progress_every=batch_size,
+        )
     if report.ok and _rows_beyond(session, head[0]) and read_head(session=session) == head:
         # Entries past a head that did not move were written around the appender.
         logger.warning("audit log has entries beyond its head %d", head[0])

@@ -159,6 +159,14 @@ class MerkleFrontier:
         """
         return cls(size, [bytes.fromhex(h) for h in hashes])
 
+    def __eq__(self, other: object) -> bool:
+        """Frontiers are equal when they cover the same leaves with the same hashes."""
+        if not isinstance(other, MerkleFrontier):
+            return NotImplemented
+        return self._size == other._size and self._hashes == other._hashes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     def copy(self) -> MerkleFrontier:
         """Return an independent copy."""
         return MerkleFrontier(self._size, self._hashes)

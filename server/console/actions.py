@@ -37,6 +37,7 @@ from ..api.deps import (
 from ..audit.checkpoint import CheckpointPolicy
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.export import export_range
+from ..audit.parallel import resolve_workers
 from ..crud.dsr import (
     approve_request,
     erasure_receipt,
@@ -211,6 +212,7 @@ async def _verify(
             clock,
             trusted_keys=[signing_key.verify_key],
             checkpoint_every=settings.audit_checkpoint_every,
+            workers=resolve_workers(settings.audit_verify_workers),
         )
     return redirect("/audit?started=1")
 

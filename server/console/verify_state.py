@@ -75,6 +75,7 @@ class VerifyState:
         *,
         trusted_keys: Sequence[VerifyKey] | None = None,
         checkpoint_every: int | None = None,
+        workers: int = 1,
     ) -> None:
         """Verify the whole chain on ``engine`` and store the result (after :meth:`start`).
 
@@ -88,13 +89,16 @@ class VerifyState:
             Keys checkpoints must be signed with (the server's own).
         checkpoint_every : int or None
             The checkpoint interval in force (a missing due checkpoint is reported).
+        workers : int
+            Processes for a large log (``verify_chain``'s ``workers``).
         """
         report: VerifyReport | None = None
         try:
             with Session(engine) as session:
                 report = verify_chain(
-                    session=session, trusted_keys=trusted_keys, checkpoint_every=checkpoint_every
-                )
+                    session=session, trusted_keys=trusted_keys,
+                    checkpoint_every=checkpoint_every, workers=workers,
+                )  # fmt: skip
         except Exception:  # noqa: BLE001 - a failed run is shown, never raised into a page
             logger.exception("console audit verification could not complete")
         with self._lock:

@@ -237,3 +237,43 @@ def test_serve_subprocess_answers_health(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_audit_verify_large_log_in_parallel_matches_one_pass(
+    app: typer.Typer, db_url: str, signing_key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100,000 entries (the parallel threshold): ``--workers 2`` and ``--workers 1`` agree."""
+    import server.audit.log as audit_log
+    from server.audit.append import append_entries
+    from server.audit.checkpoint import policy_from_settings
+    from server.audit.record import AuditRecord
+
+    upgrade_database(db_url)
+    engine = create_db_engine(db_url)
+    policy = policy_from_settings(get_settings())
+    record = AuditRecord(actor="edge:web", role="edge", action="profile.write",
+                         purpose="marketing", subject=None, outcome="accepted",
+                         detail={"stored": ["tag.churn_risk"]}, at=T0)  # fmt: skip
+    with Session(engine) as session:
+        for _ in range(20):
+            append_entries(session=session, records=[record] * 5000, checkpoints=policy)
+            session.commit()
+    engine.dispose()
+    used: list[bool] = []
+    real = audit_log.verify_in_pieces
+    monkeypatch.setattr(
+        audit_log, "verify_in_pieces", lambda **kw: used.append(True) or real(**kw)
+    )
+    intact = CliRunner().invoke(app, ["audit", "verify", "--workers", "2"])
+    assert intact.exit_code == 0 and "100000 entries, 100 signed" in intact.output
+    _tamper(db_url, 61_234)
+    reports = {
+        workers: CliRunner().invoke(app, ["audit", "verify", "--json", "--workers", workers])
+        for workers in ("2", "1")
+    }
+    assert used == [True, True]
+    assert reports["2"].exit_code == reports["1"].exit_code == server_cli.EXIT_CHAIN_BROKEN
+    parallel, single = (json.loads(reports[w].stdout) for w in ("2", "1"))
+    assert parallel == single
+    assert (parallel["first_bad_seq"], parallel["reason"]) == (61_234, "entry_hash_mismatch")
+    assert parallel["last_good_checkpoint"] == 61_000

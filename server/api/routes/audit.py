@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from ...audit.checkpoint import CheckpointPolicy
 from ...audit.export import export_range
 from ...audit.log import VerifyReport, verify_chain
+from ...audit.parallel import resolve_workers
 from ...audit.query import (
     MAX_PAGE,
     CheckpointPage,
@@ -69,6 +70,7 @@ def get_audit_verify(
         session=session,
         trusted_keys=[key.verify_key],
         checkpoint_every=settings.audit_checkpoint_every,
+        workers=resolve_workers(settings.audit_verify_workers),
     )
 
 
