@@ -17,6 +17,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from consent import PIIController
 from privacy import (
     KeyFileError,
     MasterKeyRing,
@@ -177,6 +178,13 @@ class ServerSettings(BaseSettings):
         Calendar days between receiving a data-subject request and its due date (1-90,
         default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
         past it are flagged overdue.
+    controller_name, controller_contact, controller_address : str or None
+    controller_email, controller_phone, controller_url : str or None
+        The personal-information handler (controller) named on every signed consent
+        receipt: legal name, contact office (e.g. the personal-information protection
+        officer), postal address, e-mail, phone, web page (PIPL Art. 17 and 52; Kantara
+        ``piiControllers``). Name and e-mail are required in production; in development an
+        unset name gives a receipt that says the controller is not configured.
 
     Raises
     ------
@@ -201,6 +209,12 @@ class ServerSettings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=1)
     audit_verify_workers: int = Field(default=0, ge=0, le=64)
     dsr_due_days: int = Field(default=15, ge=1, le=90)
+    controller_name: str | None = Field(default=None, min_length=1, max_length=200)
+    controller_contact: str | None = Field(default=None, min_length=1, max_length=200)
+    controller_address: str | None = Field(default=None, min_length=1, max_length=300)
+    controller_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    controller_phone: str | None = Field(default=None, min_length=1, max_length=50)
+    controller_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
     @field_validator("database_url")
     @classmethod
@@ -222,9 +236,44 @@ class ServerSettings(BaseSettings):
         ]
         if self.environment == "production" and self.enrollment_token is None:
             problems.append("enrollment_token is required when environment is production")
+        if self.environment == "production" and (
+            self.controller_name is None or self.controller_email is None
+        ):
+            problems.append(
+                "controller_name and controller_email are required when environment is "
+                "production (they are named on every signed consent receipt)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def receipt_controller(self) -> PIIController:
+        """Return the controller named on signed consent receipts.
+
+        Unset optional parts read "see the privacy notice"; without a configured name
+        (development only) the receipt says so rather than naming anyone.
+
+        Returns
+        -------
+        PIIController
+            The configured controller.
+        """
+        see_notice = "see the privacy notice / 见个人信息处理规则"
+        return PIIController(
+            name=self.controller_name or NOT_CONFIGURED_CONTROLLER,
+            contact=self.controller_contact
+            or "personal information protection officer / 个人信息保护负责人",
+            address=self.controller_address or see_notice,
+            email=self.controller_email or see_notice,
+            phone=self.controller_phone or see_notice,
+            url=self.controller_url,
+        )
+
+
+#: Name on receipts of a development server whose controller is not configured.
+NOT_CONFIGURED_CONTROLLER = (
+    "controller not configured (set FEDPROFILE_CONTROLLER_NAME) / 未配置个人信息处理者"
+)
 
 
 @functools.lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from consent import (
     FieldCatalogue,
+    PIIController,
     PurposeRegistry,
     check_consent_data,
     load_default_catalogue,
@@ -99,6 +100,14 @@ def get_signing_key(request: Request) -> SigningKey:
 
 
 SigningKeyDep = Annotated[SigningKey, Depends(get_signing_key)]
+
+
+def get_controller(settings: SettingsDep) -> PIIController:
+    """Return the controller named on signed consent receipts (from the settings)."""
+    return settings.receipt_controller()
+
+
+ControllerDep = Annotated[PIIController, Depends(get_controller)]
 
 
 def get_clock() -> Clock:

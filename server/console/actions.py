@@ -26,6 +26,7 @@ from ..api.deps import (
     AuditDep,
     CatalogueDep,
     ClockDep,
+    ControllerDep,
     MasterKeysDep,
     PurposesDep,
     SessionDep,
@@ -353,6 +354,7 @@ async def _consent_receipt(
     catalogue: CatalogueDep,
     purposes: PurposesDep,
     signing_key: SigningKeyDep,
+    controller: ControllerDep,
 ) -> Response:
     """Download the signed receipt of one of a subject's consent events (audited as a lookup).
 
@@ -368,6 +370,7 @@ async def _consent_receipt(
             catalogue=catalogue,
             purposes=purposes,
             signing_key=signing_key,
+            controller=controller,
         )
     except NotFoundError:
         raise ConsoleNotFoundError() from None

@@ -32,15 +32,6 @@ from ..tables.consent_record import ConsentRecord
 from .consent import consent_state, to_event
 from .notice import notice_registry
 
-#: Controller named on receipts until deployments configure their own identity.
-DEFAULT_CONTROLLER = PIIController(
-    name="fedprofile operator",
-    contact="Personal information protection officer / 个人信息保护负责人",
-    address="see the privacy notice",
-    email="privacy@example.invalid",
-    phone="see the privacy notice",
-)
-
 #: What a purpose's consent looks like to its subject at one moment.
 PurposeStatus = Literal[
     "granted", "renewal_required", "withdrawn", "revoked", "expired", "not_given"
@@ -184,7 +175,7 @@ def signed_receipt(
     catalogue: FieldCatalogue,
     purposes: PurposeRegistry,
     signing_key: SigningKey,
-    controller: PIIController = DEFAULT_CONTROLLER,
+    controller: PIIController,
 ) -> dict[str, Any]:
     """Return the signed receipt ``receipt`` of one of the subject's consent events.
 
@@ -203,7 +194,7 @@ def signed_receipt(
     signing_key : SigningKey
         The server's evidence-signing key.
     controller : PIIController
-        The controller named on the receipt.
+        The controller named on the receipt (``ServerSettings.receipt_controller``).
 
     Returns
     -------

@@ -15,7 +15,7 @@ from server.config import ServerSettings
 from server.db import create_db_engine
 from server.main import create_app
 
-from .factories import ADMIN_TOKEN, AGENT_TOKEN, ENROLLMENT_TOKEN, FakeClock
+from .factories import ADMIN_TOKEN, AGENT_TOKEN, CONTROLLER, ENROLLMENT_TOKEN, FakeClock
 
 
 @pytest.fixture()
@@ -25,6 +25,7 @@ def server_settings() -> ServerSettings:
         enrollment_token=ENROLLMENT_TOKEN,
         admin_token=ADMIN_TOKEN,
         agent_token=AGENT_TOKEN,
+        **CONTROLLER,
     )
 
 

@@ -14,6 +14,8 @@ from server.audit.record import AuditRecord
 
 #: Long random-looking secrets accepted by ServerSettings (test-only values).
 ENROLLMENT_TOKEN = "enroll-3f9a2c7d1e5b4a6f8c0d2e4f"
+#: A production controller identity (named on signed receipts).
+CONTROLLER = {"controller_name": "示例科技有限公司", "controller_email": "dpo@example.com"}
 ADMIN_TOKEN = "admin-7c1e9b3d5f2a4c6e8a0b1d3f"
 AGENT_TOKEN = "agent-2b8d4f6a1c3e5b7d9f0a2c4e"
 
@@ -88,9 +90,7 @@ def make_upload(
     return ProfileUpload(purpose=purpose, fields=list(fields))
 
 
-def make_item(
-    subject: str, key: str, upload: ProfileUpload | None = None
-) -> BatchUploadItem:
+def make_item(subject: str, key: str, upload: ProfileUpload | None = None) -> BatchUploadItem:
     """Return a batch item (``key`` needs 8+ characters; default upload: ``make_upload()``)."""
     return BatchUploadItem(subject=subject, idempotency_key=key, upload=upload or make_upload())
 
@@ -145,5 +145,13 @@ class RecordingAuditSink:
 
     def record_many(self, records: Sequence[AuditRecord]) -> None:
         for r in records:
-            self.record(actor=r.actor, role=r.role, action=r.action, purpose=r.purpose,
-                        subject=r.subject, outcome=r.outcome, detail=r.detail, at=r.at)
+            self.record(
+                actor=r.actor,
+                role=r.role,
+                action=r.action,
+                purpose=r.purpose,
+                subject=r.subject,
+                outcome=r.outcome,
+                detail=r.detail,
+                at=r.at,
+            )

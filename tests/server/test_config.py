@@ -5,10 +5,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from server.config import ServerSettings, get_settings, normalize_database_url
+from server.config import (
+    NOT_CONFIGURED_CONTROLLER,
+    ServerSettings,
+    get_settings,
+    normalize_database_url,
+)
 from server.errors import SettingsError
 
-from .factories import ENROLLMENT_TOKEN
+from .factories import CONTROLLER, ENROLLMENT_TOKEN
 
 
 @pytest.fixture(autouse=True)
@@ -70,9 +75,27 @@ def test_settings_production_without_enrollment_token_is_refused() -> None:
         ServerSettings(environment="production")
 
 
-def test_settings_production_with_enrollment_token_is_accepted() -> None:
-    settings = ServerSettings(environment="production", enrollment_token=ENROLLMENT_TOKEN)
+def test_settings_production_with_enrollment_token_and_controller_is_accepted() -> None:
+    settings = ServerSettings(
+        environment="production", enrollment_token=ENROLLMENT_TOKEN, **CONTROLLER
+    )
     assert settings.environment == "production"
+
+
+def test_settings_production_without_controller_is_refused() -> None:
+    with pytest.raises(ValidationError, match="controller_name and controller_email"):
+        ServerSettings(environment="production", enrollment_token=ENROLLMENT_TOKEN)
+    with pytest.raises(ValidationError, match="controller_email"):
+        ServerSettings(controller_email="not an address")
+
+
+def test_receipt_controller_comes_from_the_settings() -> None:
+    named = ServerSettings(**CONTROLLER, controller_phone="+86 10 5555 0100").receipt_controller()
+    assert (named.name, named.email, named.phone) == (
+        CONTROLLER["controller_name"], CONTROLLER["controller_email"], "+86 10 5555 0100",
+    )  # fmt: skip
+    unset = ServerSettings().receipt_controller()
+    assert unset.name == NOT_CONFIGURED_CONTROLLER and "example" not in unset.email
 
 
 def test_get_settings_invalid_environment_raises_settings_error_without_value(

@@ -13,7 +13,7 @@ from privacy.master_keys import add_master_key, create_master_key_file
 from server.config import MasterKeySource, ServerSettings, is_memory_database
 from server.errors import SettingsError
 
-from .factories import ENROLLMENT_TOKEN
+from .factories import CONTROLLER, ENROLLMENT_TOKEN
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +24,11 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _production(tmp_path: Path, key: Path | None) -> ServerSettings:
     return ServerSettings(
-        environment="production", enrollment_token=ENROLLMENT_TOKEN,
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", master_key_path=key,
+        environment="production",
+        enrollment_token=ENROLLMENT_TOKEN,
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        master_key_path=key,
+        **CONTROLLER,
     )
 
 
@@ -80,8 +83,9 @@ def test_production_unusable_key_file_is_refused(
 
 def test_development_creates_missing_key_file_with_mode_0600(tmp_path: Path) -> None:
     key = tmp_path / "keys" / "master.key"
-    settings = ServerSettings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                              master_key_path=key)
+    settings = ServerSettings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", master_key_path=key
+    )
 
     source = MasterKeySource(settings)
 
@@ -114,8 +118,9 @@ def test_memory_database_without_path_uses_ephemeral_ring(
 def test_source_rereads_file_after_rotation(tmp_path: Path) -> None:
     key = tmp_path / "master.key"
     first = create_master_key_file(key)
-    source = MasterKeySource(ServerSettings(database_url=f"sqlite:///{tmp_path / 'db'}",
-                                            master_key_path=key))
+    source = MasterKeySource(
+        ServerSettings(database_url=f"sqlite:///{tmp_path / 'db'}", master_key_path=key)
+    )
 
     rotated = add_master_key(key)
 
@@ -125,8 +130,9 @@ def test_source_rereads_file_after_rotation(tmp_path: Path) -> None:
 def test_source_current_fails_when_file_disappears(tmp_path: Path) -> None:
     key = tmp_path / "master.key"
     create_master_key_file(key)
-    source = MasterKeySource(ServerSettings(database_url=f"sqlite:///{tmp_path / 'db'}",
-                                            master_key_path=key))
+    source = MasterKeySource(
+        ServerSettings(database_url=f"sqlite:///{tmp_path / 'db'}", master_key_path=key)
+    )
     key.unlink()
 
     with pytest.raises(KeyFileError, match="does not exist"):

@@ -9,6 +9,8 @@ from privacy import create_signing_key_file
 from server.config import ServerSettings, SigningKeySource
 from server.errors import SettingsError
 
+from .factories import CONTROLLER
+
 TOKEN = "enroll-" + "q" * 24
 
 
@@ -35,7 +37,9 @@ def test_development_creates_the_configured_key_once(tmp_path: Path) -> None:
 
 def test_production_requires_an_existing_key(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="signing_key_path is required"):
-        SigningKeySource(_settings(tmp_path, environment="production", enrollment_token=TOKEN))
+        SigningKeySource(
+            _settings(tmp_path, environment="production", enrollment_token=TOKEN, **CONTROLLER)
+        )
     with pytest.raises(SettingsError, match="does not exist"):
         SigningKeySource(
             _settings(
@@ -43,6 +47,7 @@ def test_production_requires_an_existing_key(tmp_path: Path) -> None:
                 environment="production",
                 enrollment_token=TOKEN,
                 signing_key_path=tmp_path / "missing.pem",
+                **CONTROLLER,
             )
         )
 

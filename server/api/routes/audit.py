@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from ...audit.checkpoint import CheckpointPolicy
+from ...audit.events import AuditAction, AuditOutcome
 from ...audit.export import export_range
 from ...audit.log import VerifyReport, verify_chain
 from ...audit.parallel import resolve_workers
@@ -26,7 +27,15 @@ from ...audit.query import (
     list_entries,
 )
 from ...tables.token import Role
-from ..deps import ClockDep, SessionDep, SettingsDep, SigningKeyDep, require_role
+from ..deps import (
+    AuditDep,
+    ClockDep,
+    OfficerPrincipal,
+    SessionDep,
+    SettingsDep,
+    SigningKeyDep,
+    require_role,
+)
 
 router = APIRouter(tags=["audit"])
 
@@ -86,21 +95,29 @@ def get_audit_checkpoints(
     return checkpoint_page(session=session, limit=limit, before_size=before_size)
 
 
-@router.get("/audit/export", dependencies=[officers])
+@router.get("/audit/export")
 def get_audit_export(
     session: SessionDep,
     key: SigningKeyDep,
     clock: ClockDep,
+    principal: OfficerPrincipal,
+    audit: AuditDep,
     first: Annotated[int, Query(alias="from", ge=1, description="First seq")],
     last: Annotated[int, Query(alias="to", ge=1, description="Last seq")],
 ) -> dict[str, Any]:
     """Return entries ``from..to`` signed, with the covering checkpoint and Merkle proof.
 
     Signs a checkpoint at the head first when none covers ``to`` yet. Verify the result
-    offline with ``fedprofile audit verify-export FILE --public-key KEY``.
+    offline with ``fedprofile audit verify-export FILE --public-key KEY``. Audited as
+    ``audit.export`` after the range is cut (the entry is not part of its own export).
     """
     export = export_range(
         session=session, first=first, last=last, policy=CheckpointPolicy(key=key, clock=clock)
     )
+    audit.record(
+        actor=principal.actor, role=principal.role.value, action=AuditAction.AUDIT_EXPORT,
+        purpose=None, subject=None, outcome=AuditOutcome.ACCEPTED,
+        detail={"from": first, "to": last}, at=clock(),
+    )  # fmt: skip
     session.commit()
     return export

@@ -7,6 +7,7 @@ event with its receipt id.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
@@ -14,17 +15,22 @@ from fastapi import APIRouter, Body, Path
 from consent import ConsentEvent
 from models import PSEUDONYM_REGEX, ConsentBatchResult
 
+from ...audit.events import AuditAction, AuditOutcome
+from ...audit.sink import AuditSink
 from ...crud.consent import record_consents
 from ...crud.receipt import ConsentOverview, consent_overview, signed_receipt
+from ...errors import NotFoundError
+from ...principal import Principal
 from ..deps import (
     AuditDep,
     CatalogueDep,
     ClockDep,
+    ControllerDep,
     EdgePrincipal,
+    OfficerPrincipal,
     PurposesDep,
     SessionDep,
     SigningKeyDep,
-    officers_only,
 )
 
 router = APIRouter(tags=["consents"])
@@ -60,18 +66,30 @@ def post_consents(
     )
 
 
-@router.get("/subjects/{subject}/consents", dependencies=[officers_only])
+@router.get("/subjects/{subject}/consents")
 def get_subject_consents(
     subject: SubjectPath,
     session: SessionDep,
     purposes: PurposesDep,
     clock: ClockDep,
+    principal: OfficerPrincipal,
+    audit: AuditDep,
 ) -> ConsentOverview:
-    """Return the subject's consent per purpose now and every event with its receipt id."""
-    return consent_overview(session=session, subject=subject, purposes=purposes, at=clock())
+    """Return the subject's consent per purpose now and every event with its receipt id.
+
+    Audited as ``consent.view`` (an officer looking at a subject's consent history).
+    """
+    at = clock()
+    overview = consent_overview(session=session, subject=subject, purposes=purposes, at=at)
+    _audit_officer_read(
+        audit, principal, AuditAction.CONSENT_VIEW, subject, AuditOutcome.ACCEPTED, at,
+        {"events": len(overview.events)},
+    )  # fmt: skip
+    session.commit()
+    return overview
 
 
-@router.get("/subjects/{subject}/consents/{receipt_id}/receipt", dependencies=[officers_only])
+@router.get("/subjects/{subject}/consents/{receipt_id}/receipt")
 def get_subject_receipt(
     subject: SubjectPath,
     receipt_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="a receipt id")],
@@ -79,13 +97,52 @@ def get_subject_receipt(
     catalogue: CatalogueDep,
     purposes: PurposesDep,
     signing_key: SigningKeyDep,
+    controller: ControllerDep,
+    principal: OfficerPrincipal,
+    audit: AuditDep,
+    clock: ClockDep,
 ) -> dict[str, Any]:
-    """Return the signed receipt of one of the subject's consent events (evidence, Art. 69)."""
-    return signed_receipt(
-        session=session,
-        subject=subject,
-        receipt=receipt_id,
-        catalogue=catalogue,
-        purposes=purposes,
-        signing_key=signing_key,
-    )
+    """Return the signed receipt of one of the subject's consent events (evidence, Art. 69).
+
+    Audited as ``consent.receipt``, also when the subject has no such receipt (``not_found``).
+    """
+    at = clock()
+    try:
+        envelope = signed_receipt(
+            session=session,
+            subject=subject,
+            receipt=receipt_id,
+            catalogue=catalogue,
+            purposes=purposes,
+            signing_key=signing_key,
+            controller=controller,
+        )
+    except NotFoundError:
+        _audit_officer_read(
+            audit, principal, AuditAction.CONSENT_RECEIPT, subject, AuditOutcome.NOT_FOUND, at,
+            {"receipt_id": receipt_id},
+        )  # fmt: skip
+        session.commit()
+        raise
+    _audit_officer_read(
+        audit, principal, AuditAction.CONSENT_RECEIPT, subject, AuditOutcome.ACCEPTED, at,
+        {"receipt_id": receipt_id},
+    )  # fmt: skip
+    session.commit()
+    return envelope
+
+
+def _audit_officer_read(
+    audit: AuditSink,
+    principal: Principal,
+    action: AuditAction,
+    subject: str,
+    outcome: AuditOutcome,
+    at: datetime,
+    detail: dict[str, object],
+) -> None:
+    """Record an officer's read of one subject's consent data (the pseudonym is salted)."""
+    audit.record(
+        actor=principal.actor, role=principal.role.value, action=action, purpose=None,
+        subject=subject, outcome=outcome, detail=detail, at=at,
+    )  # fmt: skip

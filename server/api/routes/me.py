@@ -26,6 +26,7 @@ from ..deps import (
     AuditDep,
     CatalogueDep,
     ClockDep,
+    ControllerDep,
     MasterKeysDep,
     PurposesDep,
     SessionDep,
@@ -104,6 +105,7 @@ def get_my_receipt(
     catalogue: CatalogueDep,
     purposes: PurposesDep,
     signing_key: SigningKeyDep,
+    controller: ControllerDep,
 ) -> dict[str, Any]:
     """Return the signed receipt of one of my consent events (verify with the signing key)."""
     assert principal.subject is not None
@@ -114,6 +116,7 @@ def get_my_receipt(
         catalogue=catalogue,
         purposes=purposes,
         signing_key=signing_key,
+        controller=controller,
     )
 
 

@@ -21,6 +21,7 @@ from server.tables.profile_field import ProfileField
 from ..factories import (
     ADMIN_TOKEN,
     AGENT_TOKEN,
+    CONTROLLER,
     FakeClock,
     as_json,
     bearer,
@@ -179,8 +180,24 @@ def test_officer_downloads_a_subjects_signed_receipt(api: TestClient, edge: Edge
         envelope, trusted=VerifyKey.from_text(api.get("/api/v1/signing-key").json()["public_key"])
     )
     assert envelope["document"]["consentReceiptID"] == receipt
+    (controller,) = envelope["document"]["piiControllers"]
+    assert (controller["piiController"], controller["email"]) == (
+        CONTROLLER["controller_name"], CONTROLLER["controller_email"],
+    )  # fmt: skip
     other = make_pseudonym("someone-else")
     wrong = api.get(
         f"/api/v1/subjects/{other}/consents/{receipt}/receipt", headers=bearer(ADMIN_TOKEN)
     )
     assert wrong.status_code == 404
+    # Each officer read of a subject's consent data is in the audit log, found by pseudonym.
+    for action, subject, outcomes in (
+        ("consent.view", SUBJECT, ["accepted"]),
+        ("consent.receipt", SUBJECT, ["accepted"]),
+        ("consent.receipt", other, ["not_found"]),
+    ):
+        page = api.get(
+            "/api/v1/audit/entries", params={"action": action, "subject": subject},
+            headers=bearer(ADMIN_TOKEN),
+        ).json()  # fmt: skip
+        assert [e["outcome"] for e in page["items"]] == outcomes, action
+        assert all(e["actor"] == "admin" for e in page["items"])

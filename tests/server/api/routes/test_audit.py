@@ -106,5 +106,8 @@ def test_get_audit_export_verifies_offline_with_the_published_key(
     # The on-demand checkpoint was stored and is listed.
     listed = api.get(f"{URL}/checkpoints", headers=officer).json()
     assert [i["checkpoint"]["size"] for i in listed["items"]] == [30]
-    missing = api.get(f"{URL}/export", params={"from": 3, "to": 31}, headers=officer)
+    # The export itself is audited, after the range was cut (entry 31).
+    page = api.get(f"{URL}/entries", params={"action": "audit.export"}, headers=officer).json()
+    assert [(e["seq"], e["outcome"]) for e in page["items"]] == [(31, "accepted")]
+    missing = api.get(f"{URL}/export", params={"from": 3, "to": 32}, headers=officer)
     assert missing.status_code == 404
