@@ -8,8 +8,10 @@ deterministic once Python's and NumPy's global generators are seeded (Flower's c
 sampling and central noise use them).
 
 Caveat: Flower strategies build ``Message(...)`` objects that read the internal
-``flwr.supercore.task_identity.TaskIdentity``, which ``run_in_process`` sets for the run and
-restores afterwards (through ``importlib``, confined to this module; flwr is pinned).
+``flwr.supercore.task_identity.TaskIdentity``, which :func:`task_identity` (used by
+``run_in_process``) sets for the run and restores afterwards (through ``importlib``, confined
+to this module; flwr is pinned). Tests drive a ServerApp's ``main`` against the grid inside
+the same context manager.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import importlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,8 +36,23 @@ CLIENT_APP_RAISED_EXCEPTION = 2
 _FIRST_NODE_ID = 1000
 
 
+#: What a node runs: a ``ClientApp``, or any callable with its signature (tests).
+NodeApp = Callable[[Message, Context], Message]
+
+
 @contextmanager
-def _task_identity(run_id: int) -> Iterator[None]:
+def task_identity(run_id: int = 1) -> Iterator[None]:
+    """Set Flower's task identity to the server of run ``run_id`` for the block, then restore.
+
+    Parameters
+    ----------
+    run_id : int
+        Flower run id the strategy's messages carry.
+
+    Yields
+    ------
+    None
+    """
     identity: Any = importlib.import_module("flwr.supercore.task_identity").TaskIdentity
     saved = (identity._run_id, identity._node_id, identity._task_id)
     identity._run_id, identity._node_id, identity._task_id = run_id, SERVER_NODE_ID, 0
@@ -50,29 +67,56 @@ class InProcessGrid(Grid):
 
     Parameters
     ----------
-    client_app : ClientApp
+    client_app : ClientApp or Callable[[Message, Context], Message]
         The app every node runs.
-    num_nodes : int
-        Virtual nodes; node ``i`` gets node config ``partition-id = i``.
+    num_nodes : int or None
+        Virtual nodes; node ``i`` gets node config ``partition-id = i``,
+        ``num-partitions = num_nodes``. Give this or ``node_configs``.
+    node_configs : Sequence[Mapping[str, Any]] or None
+        One node config per virtual node, as given (instead of ``num_nodes``).
     run_id : int
         Flower run id of the messages.
+    run_config : Mapping[str, Any] or None
+        The run config every node's Context carries.
+
+    Attributes
+    ----------
+    delivered : list[str]
+        Message types delivered so far, in order (what a test checks a round plan with).
+
+    Raises
+    ------
+    ValueError
+        If neither or both of ``num_nodes`` and ``node_configs`` are given.
     """
 
-    def __init__(self, client_app: ClientApp, num_nodes: int, *, run_id: int = 1) -> None:
+    def __init__(
+        self,
+        client_app: NodeApp,
+        num_nodes: int | None = None,
+        *,
+        node_configs: Sequence[Mapping[str, Any]] | None = None,
+        run_id: int = 1,
+        run_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if (num_nodes is None) == (node_configs is None):
+            raise ValueError("give either num_nodes or node_configs")
+        if node_configs is None:
+            assert num_nodes is not None
+            node_configs = [
+                {"partition-id": i, "num-partitions": num_nodes} for i in range(num_nodes)
+            ]
         self.client_app = client_app
         self.run_id = run_id
         self.contexts = {
             _FIRST_NODE_ID + i: Context(
-                run_id,
-                _FIRST_NODE_ID + i,
-                {"partition-id": i, "num-partitions": num_nodes},
-                RecordDict(),
-                {},
+                run_id, _FIRST_NODE_ID + i, dict(config), RecordDict(), dict(run_config or {})
             )
-            for i in range(num_nodes)
+            for i, config in enumerate(node_configs)
         }
         self._replies: dict[str, Message] = {}
         self._run: Any = None
+        self.delivered: list[str] = []
 
     def set_run(self, run: Any) -> None:
         """Remember the run (Flower's Grid interface)."""
@@ -126,6 +170,7 @@ class InProcessGrid(Grid):
                     Error(CLIENT_APP_RAISED_EXCEPTION, type(exc).__name__), reply_to=delivered
                 )
             self._replies[message_id] = reply
+            self.delivered.append(message.metadata.message_type)
             ids.append(message_id)
         return ids
 
@@ -166,5 +211,5 @@ def run_in_process(
         raise ValueError("num_nodes must be at least 1")
     grid = InProcessGrid(client_app, num_nodes, run_id=run_id)
     context = Context(run_id, SERVER_NODE_ID, {}, RecordDict(), {})
-    with _task_identity(run_id):
+    with task_identity(run_id):
         server_app(grid, context)

@@ -27,10 +27,10 @@ from server.config import ServerSettings
 from server.db import upgrade_database
 from server.fl.server_app import DatabaseRunRecorder, run_federated
 from server.main import create_app
+from simulations.inprocess import InProcessGrid, task_identity
 
 from ...client.training_factories import NOW, make_edge
 from ..factories import ADMIN_TOKEN, AGENT_TOKEN, ENROLLMENT_TOKEN, bearer
-from .inprocess_grid import InProcessGrid, task_identity
 
 BUDGET = 3.0
 EDGES = {"edge-a": ("web-1", "web", 30), "edge-b": ("app-1", "app", 16)}
@@ -92,7 +92,7 @@ def _sync_all(root: Path, api: TestClient) -> None:
 def _run(root: Path, url: str, overrides: dict[str, Any]) -> InProcessGrid:
     overrides = overrides | {"data-dir": str(root), "accountant": "rdp", "batch-size": 8}
     client = build_client_app(overrides, clock=lambda: NOW)
-    grid = InProcessGrid(client, [{"partition-id": 0}, {"partition-id": 1}])
+    grid = InProcessGrid(client, node_configs=[{"partition-id": 0}, {"partition-id": 1}])
     with task_identity():
         run_federated(
             grid=grid,

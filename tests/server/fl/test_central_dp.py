@@ -14,8 +14,7 @@ from models import RunConfig
 from privacy import compute_epsilon
 from server.fl.central_dp import FixedSampleFedAvg, build_strategy, central_sample_size
 from server.fl.strategy import ProfileStrategy
-
-from .inprocess_grid import InProcessGrid, task_identity
+from simulations.inprocess import InProcessGrid, task_identity
 
 
 def _config(**values: Any) -> RunConfig:
@@ -23,7 +22,7 @@ def _config(**values: Any) -> RunConfig:
 
 
 def _grid(nodes: int) -> InProcessGrid:
-    return InProcessGrid(lambda msg, ctx: msg, [{} for _ in range(nodes)])
+    return InProcessGrid(lambda msg, ctx: msg, node_configs=[{} for _ in range(nodes)])
 
 
 def _weights(value: float = 0.0) -> ArrayRecord:

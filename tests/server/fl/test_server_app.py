@@ -22,9 +22,9 @@ from server.fl.server_app import (
     run_federated,
 )
 from server.fl.strategy import RoundSummary
+from simulations.inprocess import InProcessGrid, task_identity
 
 from ...client.training_factories import NOW, make_edge
-from .inprocess_grid import InProcessGrid, task_identity
 
 FAST = {"batch-size": 8, "accountant": "rdp", "num-server-rounds": 2}
 
@@ -54,7 +54,7 @@ def _edges(root: Path) -> None:
 
 def _grid(root: Path, overrides: dict[str, Any]) -> InProcessGrid:
     client = build_client_app(overrides | {"data-dir": str(root)}, clock=lambda: NOW)
-    return InProcessGrid(client, [{"partition-id": 0}, {"partition-id": 1}])
+    return InProcessGrid(client, node_configs=[{"partition-id": 0}, {"partition-id": 1}])
 
 
 def _run(root: Path, overrides: dict[str, Any], recorder: Any = None) -> tuple[Any, InProcessGrid]:
