@@ -183,11 +183,14 @@ def _verify(
                 console=Console(stderr=True),
                 transient=True,
                 disable=not show_progress,
+                # No refresh thread: a single-threaded process forks its verify workers
+                # (spawning them costs about a second); the bar redraws on each update.
+                auto_refresh=False,
             ) as bar:
                 task = bar.add_task("verify", total=total)
                 return verify_chain(
                     session=session,
-                    progress=lambda done: bar.update(task, completed=done),
+                    progress=lambda done: bar.update(task, completed=done, refresh=True),
                     trusted_keys=trusted,
                     checkpoint_every=checkpoint_every,
                     workers=workers,
