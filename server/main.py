@@ -25,7 +25,20 @@ from .db import create_db_engine
 
 logger = logging.getLogger(__name__)
 
-_SUBJECT_SEGMENT = re.compile(r"/subjects/[^/?\s]+")
+#: What the access log must not show, and what replaces it: a ``/subjects/<x>`` path
+#: segment (whatever a client put there), a ``subject=`` query value (audit listing,
+#: console lookup), and a pseudonym anywhere else in the line (console receipt paths).
+_REDACTIONS = (
+    (re.compile(r"/subjects/[^/?\s]+"), "/subjects/<subject>"),
+    (re.compile(r"([?&]subject=)[^&\s]*"), r"\1<subject>"),
+    (re.compile(r"ps_[0-9a-fA-F]{64}"), "<subject>"),
+)
+
+
+def _redact(text: str) -> str:
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def create_app(
@@ -86,21 +99,20 @@ def create_app(
 
 
 class RedactSubjectPathFilter(logging.Filter):
-    """Replace the subject path segment in access-log records with ``<subject>``.
+    """Replace subjects in access-log records with ``<subject>``.
 
     A misbehaving client may put a raw identifier where a pseudonym belongs; the request is
-    refused (422) but the access log would still print the path.
+    refused (422) but the access log would still print the path. Pseudonyms are personal
+    data too: the ``subject=`` query value (audit listing, console lookup) and any pseudonym
+    in a path (console receipt downloads) are replaced as well.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact string arguments and the message; always keep the record."""
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SUBJECT_SEGMENT.sub("/subjects/<subject>", a) if isinstance(a, str) else a
-                for a in record.args
-            )
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _SUBJECT_SEGMENT.sub("/subjects/<subject>", record.msg)
+            record.msg = _redact(record.msg)
         return True
 
 

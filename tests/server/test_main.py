@@ -59,6 +59,27 @@ def test_redact_filter_hides_subject_segment() -> None:
     assert "/api/v1/subjects/<subject>/profile?purpose=x" in record.getMessage()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/consent?subject={s}",
+        "/console/consent/{s}/receipts/5e1c0a7e-0000-5000-8000-000000000000",
+        "/api/v1/audit/entries?action=profile.read&subject={s}&limit=5",
+        "/api/v1/audit/entries?subject=%2B8613800138000",
+    ],
+)
+def test_redact_filter_hides_pseudonyms_in_queries_and_console_paths(path: str) -> None:
+    subject = make_pseudonym("someone")
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", path.format(s=subject), "1.1", 200), None,
+    )  # fmt: skip
+    RedactSubjectPathFilter().filter(record)
+    line = record.getMessage()
+    assert subject not in line and subject[3:] not in line and "8613800138000" not in line
+    assert "<subject>" in line and line.count("GET") == 1
+
+
 @pytest.mark.parametrize("subject", [make_pseudonym("x")])
 def test_configure_logging_filter_survives_uvicorn_config(subject: str) -> None:
     configure_logging("INFO")
