@@ -51,24 +51,29 @@ def _privacy_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def build_app() -> typer.Typer:
+#: The top-level commands, in help order.
+COMMANDS = (
+    "demo", "serve", "edge", "scrub", "privacy", "simulate", "audit", "retention", "token",
+    "deploy",
+)  # fmt: skip
+
+
+def build_app(command: str | None = None) -> typer.Typer:
     """Build the umbrella application from the rooms' commands.
+
+    Parameters
+    ----------
+    command : str or None
+        The top-level command about to run: only its room's modules are imported (the
+        others pull in torch, Flower or the web app, seconds of start-up). ``None`` or an
+        unknown name registers every command (help, usage errors).
 
     Returns
     -------
     typer.Typer
         The ``fedprofile`` application.
     """
-    from client.cli import edge_app
-    from client.ledger_cli import ledger_command
-    from client.scrub import scrub_command
-    from privacy.cli import epsilon_command
-    from server.cli import audit_app, serve_command
-    from server.retention_cli import retention_app
-    from server.token_cli import token_app
-    from simulations.cli import demo_command, simulate_command
-    from simulations.deploy_cli import deploy_app
-
+    wanted = {command} if command in COMMANDS else set(COMMANDS)
     app = typer.Typer(
         name="fedprofile",
         help="Privacy-first federated / on-device user profiling for customer service.",
@@ -87,26 +92,99 @@ def build_app() -> typer.Typer:
         """Privacy-first federated / on-device user profiling for customer service."""
         _configure_logging(verbose)
 
+    for name in COMMANDS:
+        if name in wanted:
+            _REGISTER[name](app)
+    return app
+
+
+def _register_demo(app: typer.Typer) -> None:
+    from simulations.cli import demo_command
+
     app.command("demo")(demo_command)
+
+
+def _register_serve(app: typer.Typer) -> None:
+    from server.cli import serve_command
+
     app.command("serve")(serve_command)
+
+
+def _register_edge(app: typer.Typer) -> None:
+    from client.cli import edge_app
+
     app.add_typer(edge_app, name="edge", help="One edge's lifecycle: init, ingest, profile, sync.")
+
+
+def _register_scrub(app: typer.Typer) -> None:
+    from client.scrub import scrub_command
+
     app.command("scrub")(scrub_command)
+
+
+def _register_privacy(app: typer.Typer) -> None:
+    from client.ledger_cli import ledger_command
+    from privacy.cli import epsilon_command
+
     privacy_app = typer.Typer(
         help="Differential-privacy accounting.", no_args_is_help=True, add_completion=False
     )
     privacy_app.command("epsilon")(epsilon_command)
     privacy_app.command("ledger")(ledger_command)
     app.add_typer(privacy_app, name="privacy")
+
+
+def _register_simulate(app: typer.Typer) -> None:
+    from simulations.cli import simulate_command
+
     app.command("simulate")(simulate_command)
+
+
+def _register_audit(app: typer.Typer) -> None:
+    from server.cli import audit_app
+
     app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+
+
+def _register_retention(app: typer.Typer) -> None:
+    from server.retention_cli import retention_app
+
     app.add_typer(
         retention_app, name="retention", help="Delete fields past their catalogued retention."
     )
+
+
+def _register_token(app: typer.Typer) -> None:
+    from server.token_cli import token_app
+
     app.add_typer(token_app, name="token", help="Issue named bearer tokens (bootstrap).")
+
+
+def _register_deploy(app: typer.Typer) -> None:
+    from simulations.deploy_cli import deploy_app
+
     app.add_typer(
         deploy_app, name="deploy", help="Deployment helpers: TLS certificates and SuperNode keys."
     )
-    return app
+
+
+_REGISTER = {
+    "demo": _register_demo,
+    "serve": _register_serve,
+    "edge": _register_edge,
+    "scrub": _register_scrub,
+    "privacy": _register_privacy,
+    "simulate": _register_simulate,
+    "audit": _register_audit,
+    "retention": _register_retention,
+    "token": _register_token,
+    "deploy": _register_deploy,
+}
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    """Return the top-level command in ``args`` (the root options take no values)."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _exit_code_for(exc: BaseException) -> ExitCode:
@@ -161,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _privacy_env()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app = build_app()
+        app = build_app(_command_of(args))
         result = app(args=args, prog_name="fedprofile", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -34,7 +34,6 @@ from .audit.query import signed_checkpoint
 from .config import ServerSettings, default_signing_key_path, get_settings
 from .db import create_db_engine, upgrade_database
 from .errors import DatabaseError
-from .main import configure_logging, create_app
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +73,8 @@ def serve_command(
     settings = get_settings()
     bind_host = host if host is not None else settings.host
     bind_port = port if port is not None else settings.port
+    from .main import configure_logging, create_app  # noqa: PLC0415 - the web app loads slowly
+
     configure_logging(log_level.upper())
     if migrate:
         upgrade_database(settings.database_url)

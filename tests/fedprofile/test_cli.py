@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from fedprofile.cli import COMMANDS as CLI_COMMANDS
 from fedprofile.cli import main
 
 COMMANDS = [
@@ -74,3 +75,23 @@ def test_privacy_epsilon_bad_input_is_one_line_nonzero(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert code != 0
     assert "Traceback" not in err
+
+
+def test_root_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in CLI_COMMANDS)
+
+
+def test_a_command_imports_only_its_own_room() -> None:
+    """``audit verify`` starts without torch, Flower or the web app (seconds of imports)."""
+    code = (
+        "import sys; from fedprofile.cli import main; code = main(['-v', 'audit', 'verify', "
+        "'--help']); heavy = [m for m in ('torch', 'flwr', 'fastapi', 'client', 'simulations') "
+        "if m in sys.modules]; print(code, heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "0 []"
