@@ -138,34 +138,31 @@ def plan_pieces(
         (no usable checkpoint, or checkpoints out of order, which a sequential pass
         reports before reading any entry).
     """
-    written = list(checkpoints)
-    if not written or any(b.size <= a.size for a, b in zip(written, written[1:], strict=False)):
+    ordered = list(checkpoints)  # sizes grow in the order written, or no plan
+    if not ordered or any(b.size <= a.size for a, b in zip(ordered, ordered[1:], strict=False)):
         return None  # a sequential pass reports the disorder before reading any entry
-    ordered = sorted(written, key=lambda c: c.size)
     if ordered[0].size < 1:
         return None
-    usable = [c for c in ordered if c.size < head_seq and _stored_start(c) is not None]
-    cuts: list[AuditCheckpoint] = []
+    usable = [
+        (c.size, state)
+        for c in ordered
+        if c.size < head_seq and (state := _stored_start(c)) is not None
+    ]
+    starts: list[tuple[int, ChainState]] = [(0, ChainState.genesis())]
     index = 0
     for k in range(1, pieces):
         target = head_seq * k // pieces
-        while index < len(usable) and usable[index].size < target:
+        while index < len(usable) and usable[index][0] < target:
             index += 1
-        if index < len(usable) and (not cuts or usable[index].size > cuts[-1].size):
-            cuts.append(usable[index])
-    if not cuts:
+        if index < len(usable) and usable[index][0] > starts[-1][0]:
+            starts.append(usable[index])
+    if len(starts) == 1:
         return None
-    plan: list[Piece] = []
-    starts: list[tuple[int, ChainState]] = [(0, ChainState.genesis())]
-    for cut in cuts:
-        state = _stored_start(cut)
-        assert state is not None  # filtered above
-        starts.append((cut.size, state))
     ends = [lo for lo, _ in starts[1:]] + [head_seq]
-    for (lo, state), hi in zip(starts, ends, strict=True):
-        inside = tuple(c for c in ordered if lo < c.size <= hi)
-        plan.append(Piece(lo, hi, state, inside))
-    return plan
+    return [
+        Piece(lo, hi, state, tuple(c for c in ordered if lo < c.size <= hi))
+        for (lo, state), hi in zip(starts, ends, strict=True)
+    ]
 
 
 def _start_method() -> BaseContext:

@@ -39,6 +39,7 @@ from ..audit.checkpoint import CheckpointPolicy
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.export import export_range
 from ..audit.parallel import resolve_workers
+from ..audit.principal_action import audit_action
 from ..crud.dsr import (
     approve_request,
     erasure_receipt,
@@ -58,7 +59,6 @@ from .web import (
     ConsoleForbiddenError,
     ConsoleNotFoundError,
     OfficerDep,
-    audit_action,
     check_csrf,
     redirect,
     render,

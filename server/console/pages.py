@@ -29,6 +29,7 @@ from consent import load_default_purposes as _load_purposes
 
 from ..api.deps import AuditDep, ClockDep, SessionDep, get_engine
 from ..audit.events import AuditAction, AuditOutcome
+from ..audit.principal_action import audit_action
 from ..tables.dsr import DataSubjectRequest
 from .charts import PALETTE, Line, line_chart
 from .coverage_cache import CoverageCache
@@ -43,7 +44,7 @@ from .queries import (
     request_page,
     subject_history,
 )
-from .web import ConsoleNotFoundError, OfficerDep, audit_action, page_lang, render
+from .web import ConsoleNotFoundError, OfficerDep, page_lang, render
 
 #: Name of the double-submit cookie that protects the login form.
 LOGIN_CSRF_COOKIE = "console_login_csrf"

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session
 
 from ..api.deps import ClockDep, SessionDep
-from ..audit.sink import AuditSink
-from ..principal import Principal
 from .i18n import LANG_COOKIE, LANGUAGES, choose_lang, parse_lang, translator
 from .session import SESSION_COOKIE, ConsoleSession, SessionError, csrf_ok, decode_session
 
@@ -141,51 +137,6 @@ def check_csrf(user: ConsoleSession, submitted: str | None) -> None:
     """
     if not csrf_ok(user, submitted):
         raise ConsoleForbiddenError("error.csrf")
-
-
-def audit_action(
-    db: Session,
-    audit: AuditSink,
-    principal: Principal,
-    *,
-    action: str,
-    at: datetime,
-    outcome: str = "accepted",
-    subject: str | None = None,
-    detail: Mapping[str, object] | None = None,
-) -> None:
-    """Append one audit entry for an officer's console action and commit it.
-
-    Parameters
-    ----------
-    db : Session
-        The request's session (the entry commits with whatever it holds).
-    audit : AuditSink
-        The request's sink (signs the checkpoints that fall due).
-    principal : Principal
-        Who acted; the entry's actor is ``<role>:<name>`` for named tokens.
-    action : str
-        An :class:`server.audit.events.AuditAction` value.
-    at : datetime
-        When.
-    outcome : str
-        An :class:`server.audit.events.AuditOutcome` value.
-    subject : str or None
-        The pseudonym acted on (stored only as a salted reference).
-    detail : Mapping[str, object] or None
-        PII-free facts (ids, counts).
-    """
-    audit.record(
-        actor=principal.actor,
-        role=principal.role.value,
-        action=action,
-        purpose=None,
-        subject=subject,
-        outcome=outcome,
-        detail=dict(detail or {}),
-        at=at,
-    )
-    db.commit()
 
 
 def redirect(path: str) -> RedirectResponse:

@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from ...audit.checkpoint import CheckpointPolicy
-from ...audit.events import AuditAction, AuditOutcome
+from ...audit.events import AuditAction
 from ...audit.export import export_range
 from ...audit.log import VerifyReport, verify_chain
 from ...audit.parallel import resolve_workers
+from ...audit.principal_action import audit_action
 from ...audit.query import (
     MAX_PAGE,
     CheckpointPage,
@@ -114,10 +115,8 @@ def get_audit_export(
     export = export_range(
         session=session, first=first, last=last, policy=CheckpointPolicy(key=key, clock=clock)
     )
-    audit.record(
-        actor=principal.actor, role=principal.role.value, action=AuditAction.AUDIT_EXPORT,
-        purpose=None, subject=None, outcome=AuditOutcome.ACCEPTED,
-        detail={"from": first, "to": last}, at=clock(),
+    audit_action(
+        session, audit, principal, action=AuditAction.AUDIT_EXPORT, at=clock(),
+        detail={"from": first, "to": last},
     )  # fmt: skip
-    session.commit()
     return export

@@ -7,7 +7,6 @@ event with its receipt id.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
@@ -16,11 +15,10 @@ from consent import ConsentEvent
 from models import PSEUDONYM_REGEX, ConsentBatchResult
 
 from ...audit.events import AuditAction, AuditOutcome
-from ...audit.sink import AuditSink
+from ...audit.principal_action import audit_action
 from ...crud.consent import record_consents
 from ...crud.receipt import ConsentOverview, consent_overview, signed_receipt
 from ...errors import NotFoundError
-from ...principal import Principal
 from ..deps import (
     AuditDep,
     CatalogueDep,
@@ -81,11 +79,10 @@ def get_subject_consents(
     """
     at = clock()
     overview = consent_overview(session=session, subject=subject, purposes=purposes, at=at)
-    _audit_officer_read(
-        audit, principal, AuditAction.CONSENT_VIEW, subject, AuditOutcome.ACCEPTED, at,
-        {"events": len(overview.events)},
+    audit_action(
+        session, audit, principal, action=AuditAction.CONSENT_VIEW, at=at, subject=subject,
+        detail={"events": len(overview.events)},
     )  # fmt: skip
-    session.commit()
     return overview
 
 
@@ -118,31 +115,13 @@ def get_subject_receipt(
             controller=controller,
         )
     except NotFoundError:
-        _audit_officer_read(
-            audit, principal, AuditAction.CONSENT_RECEIPT, subject, AuditOutcome.NOT_FOUND, at,
-            {"receipt_id": receipt_id},
+        audit_action(
+            session, audit, principal, action=AuditAction.CONSENT_RECEIPT, at=at,
+            outcome=AuditOutcome.NOT_FOUND, subject=subject, detail={"receipt_id": receipt_id},
         )  # fmt: skip
-        session.commit()
         raise
-    _audit_officer_read(
-        audit, principal, AuditAction.CONSENT_RECEIPT, subject, AuditOutcome.ACCEPTED, at,
-        {"receipt_id": receipt_id},
+    audit_action(
+        session, audit, principal, action=AuditAction.CONSENT_RECEIPT, at=at,
+        subject=subject, detail={"receipt_id": receipt_id},
     )  # fmt: skip
-    session.commit()
     return envelope
-
-
-def _audit_officer_read(
-    audit: AuditSink,
-    principal: Principal,
-    action: AuditAction,
-    subject: str,
-    outcome: AuditOutcome,
-    at: datetime,
-    detail: dict[str, object],
-) -> None:
-    """Record an officer's read of one subject's consent data (the pseudonym is salted)."""
-    audit.record(
-        actor=principal.actor, role=principal.role.value, action=action, purpose=None,
-        subject=subject, outcome=outcome, detail=detail, at=at,
-    )  # fmt: skip
