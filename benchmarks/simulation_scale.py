@@ -7,12 +7,13 @@ Issue 7 asks whether the Flower Simulation Engine (Ray) carries 1,000 simulated 
    ``--users-per-edge`` users per edge; user ``i`` goes to edge ``i mod N`` (all of a user's
    channels on one edge, so every edge has a few consented subjects). Each edge is
    initialised and ingested like ``fedprofile simulate`` does it (events and consents only).
-   The examples each edge trains on (consented subjects, ``client.training.load_examples``)
-   are also exported as tensors for the plain path, so both paths see the same data.
+   The examples each edge trains on (consented subjects, the fixed time split of
+   ``client.learning.store_source.behaviour_examples``) are also exported as tensors for the
+   plain path, so both paths see the same data.
 2. **fedprofile.** Our ``ClientApp`` (consent check, local store, privacy ledger, DP-SGD with
    Opacus at the default noise) and ``ServerApp`` (``ProfileStrategy`` around FedAvg):
    ``--rounds`` rounds of train + evaluate on every edge.
-3. **Flower plain.** A plain ``ClientApp`` training the same ``BehaviourGRU`` on the same
+3. **Flower plain.** A plain ``ClientApp`` training the same behaviour model on the same
    examples with plain SGD (same batch size, epochs and learning rate, no DP, no store,
    no ledger) and evaluating it, with Flower's ``FedAvg``: same rounds, same edges.
 
@@ -118,8 +119,8 @@ def prepare(work: Path, *, edges: int, users_per_edge: int, days: int) -> dict[s
 
     from client import EdgeStore, ingest_file
     from client.edge import init_edge, open_tenant_key
-    from client.training import load_examples
-    from models import BehaviourGRU, Channel, SequenceSpec
+    from client.learning.store_source import behaviour_examples, behaviour_learner
+    from models import Channel, RunConfig
     from privacy import Pseudonymizer, create_key_file
     from simulations.synthetic import PopulationConfig, make_users, user_lines
 
@@ -145,7 +146,9 @@ def prepare(work: Path, *, edges: int, users_per_edge: int, days: int) -> dict[s
     # 2. One edge per part (shared tenant key), ingested; 3. its examples as tensors.
     key = work / "tenant.key"
     create_key_file(key)
-    spec, train_sizes = SequenceSpec(), []
+    run_config = RunConfig(seed=SEED)
+    learner = behaviour_learner(run_config)
+    train_sizes: list[int] = []
     (work / "plain").mkdir()
     for i in range(edges):
         edge_dir = work / "edges" / f"edge-{i:04d}"
@@ -157,11 +160,11 @@ def prepare(work: Path, *, edges: int, users_per_edge: int, days: int) -> dict[s
                 pseudonymizer=Pseudonymizer(open_tenant_key(store)),
                 detector=_NoText(),
             )
-            data = load_examples(store, at=config.end, spec=spec)
-        train_sizes.append(len(data.train))
+            split = behaviour_examples(store, config=run_config, at=config.end)
+        train_sizes.append(len(split.train))
         tensors = {
-            part: list(BehaviourGRU.batch(examples, max_len=spec.max_len)) if examples else []
-            for part, examples in (("train", data.train), ("holdout", data.holdout))
+            part: list(learner.encode(examples).tensors) if examples else []
+            for part, examples in (("train", split.train), ("holdout", split.holdout))
         }
         torch.save(tensors, work / "plain" / f"edge-{i:04d}.pt")
     return {
@@ -254,26 +257,23 @@ def plain_apps(work: Path, *, edges: int, rounds: int) -> tuple[Any, Any]:
     from flwr.serverapp import Grid, ServerApp
     from flwr.serverapp.strategy import FedAvg
 
-    from models import BehaviourGRU, parse_run_config
+    from client.learning.store_source import behaviour_learner
+    from models import parse_run_config
 
     config = parse_run_config({}, {"seed": SEED})
+    learner = behaviour_learner(config)
     data_dir = (work / "plain").resolve()
     client = ClientApp()
 
-    def load(context: Context, msg: Message) -> tuple[BehaviourGRU, dict[str, Any]]:
+    def load(context: Context, msg: Message) -> tuple[torch.nn.Module, dict[str, Any]]:
         pid = int(context.node_config["partition-id"])
         tensors = torch.load(data_dir / f"edge-{pid:04d}.pt")
-        model = BehaviourGRU()
+        model = learner.new_model(SEED)
         model.load_state_dict(msg.content.array_records["arrays"].to_torch_state_dict())
         return model, tensors
 
-    def loss_of(model: BehaviourGRU, batch: list[torch.Tensor]) -> torch.Tensor:
-        tokens, lengths, purchase, escalation, category = batch
-        out = model(tokens, lengths)
-        loss: torch.Tensor = BehaviourGRU.loss(
-            out, purchase=purchase, escalation=escalation, category=category
-        )
-        return loss
+    def loss_of(model: torch.nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
+        return learner.losses(model, batch).mean()
 
     @client.train()
     def train(msg: Message, context: Context) -> Message:
@@ -285,10 +285,10 @@ def plain_apps(work: Path, *, edges: int, rounds: int) -> tuple[Any, Any]:
         total = 0.0
         model.train()
         for _ in range(config.local_epochs if n else 0):  # no examples: reply unchanged
-            for idx in torch.randperm(n, generator=generator).split(config.batch_size):
+            for idx in torch.split(torch.randperm(n, generator=generator), config.batch_size):
                 optimizer.zero_grad()
                 loss = loss_of(model, [t[idx] for t in rows])
-                loss.backward()
+                torch.autograd.backward(loss)
                 optimizer.step()
                 total += float(loss.detach()) * len(idx)
         metrics = MetricRecord({"num-examples": n, "train-loss": total / max(n, 1)})
@@ -333,7 +333,7 @@ def plain_apps(work: Path, *, edges: int, rounds: int) -> tuple[Any, Any]:
         CLOCK.start()
         strategy.start(
             grid=grid,
-            initial_arrays=ArrayRecord(BehaviourGRU.from_seed(SEED).state_dict()),
+            initial_arrays=ArrayRecord(learner.new_model(SEED).state_dict()),
             num_rounds=rounds,
         )
 

@@ -1,14 +1,16 @@
-"""The edge's Flower ``ClientApp``: consent-scoped DP-SGD of the behaviour model.
+"""The edge's Flower ``ClientApp``: consent-scoped DP-SGD, one code path everywhere.
 
+Deployment (``flwr run``, ``fedprofile demo``) and simulation (``fedprofile simulate``) run
+these same handlers; they differ only in the data-source seam (``client.learning.source``):
+``StoreSource`` reads the node's edge directory, ``PartitionSource`` in-memory partitions.
 Every message is handled in numbered steps: parse the run config once into ``RunConfig``
-and ``DPConfig``, find the edge's store, then train / evaluate / answer a query.
+and ``DPConfig``, open the node's data, then train / evaluate / answer a query.
 Precondition failures (no data, no consented examples, privacy budget exhausted) become
 error replies whose reason says what to fix; nothing raw leaves the edge: replies carry
 clipped, noised weights, aggregate metrics and the edge's channel and name.
 
-Data resolution: node-config ``data-path`` (an edge directory; deployment) wins; else the
-run-config ``data-dir`` holds edge directories and node-config ``partition-id`` picks the
-i-th one sorted by name (simulation). An edge directory holds ``edge.sqlite``.
+What is trained is ``RunConfig.task`` (``models.learners``): the behaviour model on
+examples with a fixed time split, or the text model on labelled, masked messages.
 
 DP modes (run-config ``dp-mode``): ``local`` trains with DP-SGD and charges the ledger the
 round's ``(σ, q, steps)``; ``central`` trains without local noise, the train handler's mod
@@ -18,24 +20,22 @@ release the server's accountant composes; ``both`` does DP-SGD and clips, and th
 holds the DP-SGD releases (the guarantee that holds without trusting the server); ``off``
 trains without noise and the ledger shows ε = ∞. In central and both modes edges report a
 constant ``num-examples`` (the accounted wrapper needs equal weights); the real count is
-``examples-trained``. The central-DP clipping mod lives in ``client/mods.py``.
+``examples-trained``.
 
 Noise calibration: with run-config ``target-epsilon`` > 0, each edge replaces
 ``noise-multiplier`` by the σ that makes its whole plan for the run (every round, at its own
-q = batch / n) end at ε <= target (``client/calibration.py``), before the budget check.
-
-(About 450 lines, above the 400-line guide: the three handlers share the data resolution,
-ledger and reply helpers kept here.)
+q = batch / n) end at ε <= target (``privacy.calibration``), before the budget check. With
+``max-epsilon`` set, an edge refuses a round whose release would take its ledger over it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.clientapp import ClientApp
+from torch import nn
 
 from models import (
     ARRAYS_KEY,
@@ -72,32 +73,23 @@ from models import (
     METRIC_SUBJECTS_INCLUDED,
     METRIC_TRAIN_LOSS,
     METRICS_KEY,
-    BehaviourGRU,
     RunConfig,
-    SequenceSpec,
     get_weights,
     parse_run_config,
 )
+from models.weights import weights_to_bytes
 from privacy import BudgetExhaustedError, DPConfig, PrivacyLedger, Release
 
-from .calibration import resolve_dp_config
-from .errors import ClientError, EdgeNotInitialisedError
-from .ledger import load_ledger, save_ledger
+from .errors import ClientError, LearningDataError
+from .learning.config import dp_config_from, resolve_dp_config
+from .learning.loop import History, evaluate, train_round
+from .learning.source import EdgeSession, LearningData, LearningSource, ModelQuality
+from .learning.store_source import StoreSource
 from .mods import central_clipping_mod
-from .scoring import ModelQuality, record_model_quality
-from .store import STORE_FILENAME, EdgeStore
-from .training import (
-    BEHAVIOUR_MODEL,
-    evaluate_local,
-    load_examples,
-    planned_schedule,
-    train_local,
-)
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
 
 #: ``num-examples`` every edge reports in central / both mode (equal FedAvg weights).
 CENTRAL_WEIGHT = 1
@@ -113,34 +105,22 @@ class _ReplyError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class EdgeRun:
-    """What one message needs, parsed once: configs and the edge's directory."""
+class RoundSettings:
+    """What one message needs, parsed once: the run config and its DP settings."""
 
     config: RunConfig
     dp: DPConfig
-    edge_dir: Path
 
 
-def dp_config_from(config: RunConfig) -> DPConfig:
-    """Map the run config to the privacy room's ``DPConfig`` (``max-epsilon`` 0 = no budget).
-
-    DP-SGD is enabled in ``dp-mode`` local and both only.
-    """
-    return DPConfig(
-        enabled=config.local_dp,
-        noise_multiplier=config.noise_multiplier,
-        max_grad_norm=config.max_grad_norm,
-        delta=config.target_delta,
-        accountant=config.accountant,
-        max_epsilon=config.max_epsilon or None,
-        batch_size=config.batch_size,
-        local_epochs=config.local_epochs,
-        learning_rate=config.learning_rate,
-        grad_sample_mode=config.grad_sample_mode,
-    )
+def _settings(context: Context, overrides: Mapping[str, Any]) -> RoundSettings:
+    try:
+        config = parse_run_config(context.run_config, overrides)
+    except ValueError as exc:
+        raise _ReplyError(ERROR_BAD_CONFIG, f"invalid run config: {exc}") from exc
+    return RoundSettings(config, dp_config_from(config))
 
 
-def _with_calibrated_noise(run: EdgeRun, *, num_examples: int) -> EdgeRun:
+def _with_calibrated_noise(run: RoundSettings, *, num_examples: int) -> RoundSettings:
     """Return ``run`` with σ calibrated to ``target-epsilon`` (unchanged when it is 0).
 
     Raises
@@ -155,115 +135,47 @@ def _with_calibrated_noise(run: EdgeRun, *, num_examples: int) -> EdgeRun:
     return run if dp is run.dp else replace(run, dp=dp)
 
 
-def resolve_edge_dir(node_config: Mapping[str, Any], config: RunConfig) -> Path:
-    """Return the edge directory this node serves.
-
-    Raises
-    ------
-    _ReplyError
-        With ``ERROR_NO_EDGE_DATA`` and what to set when nothing usable is configured.
-    """
-    data_path = str(node_config.get("data-path", "") or "")
-    if data_path:
-        edge_dir = Path(data_path)
-    elif config.data_dir:
-        root = Path(config.data_dir)
-        edges = (
-            sorted(d for d in root.iterdir() if (d / STORE_FILENAME).is_file())
-            if root.is_dir()
-            else []
-        )
-        if "partition-id" not in node_config:
-            raise _ReplyError(
-                ERROR_NO_EDGE_DATA, "node config has no partition-id to pick an edge in data-dir"
-            )
-        index = int(node_config["partition-id"])
-        if not 0 <= index < len(edges):
-            raise _ReplyError(
-                ERROR_NO_EDGE_DATA,
-                f"partition-id {index} has no edge directory: run-config data-dir holds "
-                f"{len(edges)} edge directories with {STORE_FILENAME}",
-            )
-        edge_dir = edges[index]
-    else:
-        raise _ReplyError(
-            ERROR_NO_EDGE_DATA,
-            "no edge data: set node-config data-path to an edge directory (deployment) or "
-            "run-config data-dir to a directory of edge directories (simulation)",
-        )
-    if not (edge_dir / STORE_FILENAME).is_file():
-        raise _ReplyError(ERROR_NO_EDGE_DATA, str(EdgeNotInitialisedError(edge_dir)))
-    return edge_dir
+def _edge_info(session: EdgeSession) -> ConfigRecord:
+    return ConfigRecord({"channel": session.channel, "edge": session.edge})
 
 
-def _prepare(context: Context, overrides: Mapping[str, Any]) -> EdgeRun:
-    try:
-        config = parse_run_config(context.run_config, overrides)
-    except ValueError as exc:
-        raise _ReplyError(ERROR_BAD_CONFIG, f"invalid run config: {exc}") from exc
-    return EdgeRun(config, dp_config_from(config), resolve_edge_dir(context.node_config, config))
+def _server_round(msg: Message) -> int:
+    config = msg.content.config_records.get(CONFIG_KEY)
+    value = None if config is None else config.get("server-round")
+    return int(value) if isinstance(value, int | float) else 0
 
 
-def _edge_info(store: EdgeStore, edge_dir: Path) -> ConfigRecord:
-    return ConfigRecord(
-        {
-            "channel": store.get_meta("edge_channel") or "",
-            "edge": store.get_meta("edge_name") or edge_dir.name,
-        }
-    )
-
-
-def _global_model(msg: Message) -> tuple[BehaviourGRU, int]:
+def _global_model(msg: Message, data: LearningData) -> nn.Module:
+    """Return the learner's model carrying the message's global weights."""
     try:
         arrays = msg.content.array_records[ARRAYS_KEY]
-        weights = {name: array.numpy() for name, array in arrays.items()}
-        config = msg.content.config_records.get(CONFIG_KEY)
-        value = None if config is None else config.get("server-round")
-        server_round = int(value) if isinstance(value, int | float) else 0
-        return BehaviourGRU.from_weights(weights), server_round
+        return data.learner.model_from_weights({k: a.numpy() for k, a in arrays.items()})
     except (KeyError, TypeError, ValueError) as exc:
-        reason = f"message carries no usable behaviour model: {exc}"
+        reason = f"message carries no usable {data.learner.name} model: {exc}"
         raise _ReplyError(ERROR_BAD_MESSAGE, reason) from exc
 
 
-def _array_record(model: BehaviourGRU) -> ArrayRecord:
+def _array_record(model: nn.Module) -> ArrayRecord:
     return ArrayRecord(
         {name: Array(np.ascontiguousarray(v)) for name, v in get_weights(model).items()}
     )
 
 
-def _sampling_seed(seed: int, server_round: int, edge: str) -> int:
+def sampling_seed(seed: int, server_round: int, edge: str) -> int:
     """Seed of data order / Poisson sampling: fixed by the run seed, varied per round and edge."""
     digest = hashlib.sha256(f"{seed}:{server_round}:{edge}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _release_sigma(run: EdgeRun) -> float:
+def _release_sigma(run: RoundSettings) -> float:
     """σ of this edge's accounted release: central σ_c, local DP-SGD σ, or 0 (no noise)."""
     if run.config.dp_mode == "central":
         return float(run.config.central_noise_multiplier)
     return run.dp.noise_multiplier if run.dp.enabled else 0.0
 
 
-def _release(
-    *, run: EdgeRun, run_id: int, server_round: int, q: float, steps: int, at: datetime
-) -> Release:
-    return Release(
-        model=BEHAVIOUR_MODEL,
-        run_id=str(run_id),
-        round=server_round,
-        accountant=run.dp.accountant,
-        noise_multiplier=_release_sigma(run),
-        sample_rate=q,
-        steps=steps,
-        delta=run.dp.delta,
-        level="user",
-        recorded_at=at,
-    )
-
-
 def _planned_release(
-    *, run: EdgeRun, run_id: int, server_round: int, num_examples: int, at: datetime
+    *, run: RoundSettings, data: LearningData, run_id: int, server_round: int, at: datetime
 ) -> Release:
     """Return the release this round will be charged.
 
@@ -271,15 +183,27 @@ def _planned_release(
     sampling amplification (q = 1, one step): client-level, hence user-level for every
     subject of this edge. Otherwise the local DP-SGD schedule (σ = 0 when DP is off).
     """
+    from privacy.calibration import planned_schedule
+
     if run.config.dp_mode == "central":
-        return _release(run=run, run_id=run_id, server_round=server_round, q=1.0, steps=1, at=at)
-    q, steps = planned_schedule(num_examples, dp=run.dp)
-    return _release(run=run, run_id=run_id, server_round=server_round, q=q, steps=steps, at=at)
+        q, steps = 1.0, 1
+    else:
+        q, steps = planned_schedule(len(data.train), dp=run.dp)
+    return Release(
+        model=data.learner.name,
+        run_id=str(run_id),
+        round=server_round,
+        accountant=run.dp.accountant,
+        noise_multiplier=_release_sigma(run),
+        sample_rate=q,
+        steps=steps,
+        delta=run.dp.delta,
+        level=data.level,
+        recorded_at=at,
+    )
 
 
-def _actual_release(
-    run: EdgeRun, planned: Release, history: tuple[tuple[float, float, int], ...]
-) -> Release:
+def _actual_release(run: RoundSettings, planned: Release, history: History) -> Release:
     """Return the release to charge: the planned central one, else the DP-SGD steps taken."""
     if run.config.dp_mode == "central":
         return planned
@@ -298,59 +222,95 @@ def _next_would_exceed(ledger: PrivacyLedger, release: Release) -> float:
     return float(ledger.budget is not None and ledger.would_exceed(release))
 
 
-def _train(msg: Message, context: Context, overrides: Mapping[str, Any], at: datetime) -> Message:
-    # 1. Configuration and data, parsed once.
-    run = _prepare(context, overrides)
-    spec = SequenceSpec()
-    model, server_round = _global_model(msg)
-    with EdgeStore.for_edge_dir(run.edge_dir) as store:
-        # 2. Keep the received global model (scoring uses the latest one).
-        store.save_global_model(
-            BEHAVIOUR_MODEL, server_round=server_round, weights=model.to_bytes()
+def _round_data(session: EdgeSession, run: RoundSettings, at: datetime) -> LearningData:
+    try:
+        return session.data(config=run.config, at=at)
+    except LearningDataError as exc:
+        raise _ReplyError(ERROR_NO_EXAMPLES, exc.reason) from exc
+
+
+@dataclass
+class _Round:
+    """What both handlers start from: settings, the session, consented data, the model."""
+
+    run: RoundSettings
+    server_round: int
+    session: EdgeSession
+    data: LearningData
+    model: nn.Module
+
+
+@contextmanager
+def _received(
+    msg: Message,
+    context: Context,
+    *,
+    source: LearningSource,
+    overrides: Mapping[str, Any],
+    at: datetime,
+) -> Iterator[_Round]:
+    """Open a round: settings, session, consented examples and the received global model.
+
+    Train and evaluate alike parse the configuration once, load consented subjects only and
+    keep the received model for scoring.
+    """
+    run = _settings(context, overrides)
+    server_round = _server_round(msg)
+    with source.open(context, run.config) as session:
+        data = _round_data(session, run, at)
+        model = _global_model(msg, data)
+        session.keep_global_model(
+            model=data.learner.name,
+            server_round=server_round,
+            weights=weights_to_bytes(get_weights(model)),
         )
-        # 3. Consented examples only.
-        data = load_examples(store, at=at, spec=spec)
-        if not data.train:
-            raise _ReplyError(
-                ERROR_NO_EXAMPLES,
-                f"no training examples: {data.subjects_included} subjects consented to "
-                f"model_training ({data.subjects_excluded} did not) and none has enough history",
-            )
-        # 3b. With run-config target-epsilon, calibrate σ to this edge's size and the
-        # run's whole plan (client.calibration; deterministic, cached per process).
+        yield _Round(run, server_round, session, data, model)
+
+
+def _train(
+    msg: Message,
+    context: Context,
+    *,
+    source: LearningSource,
+    overrides: Mapping[str, Any],
+    at: datetime,
+) -> Message:
+    # 1-2. Configuration, consented examples and the received global model.
+    with _received(msg, context, source=source, overrides=overrides, at=at) as received:
+        run, server_round, session = received.run, received.server_round, received.session
+        data, model = received.data, received.model
+        # 3. With run-config target-epsilon, calibrate σ to this edge's size and the run's
+        # whole plan (privacy.calibration; deterministic, cached per process).
         run = _with_calibrated_noise(run, num_examples=len(data.train))
         # 4. Refuse before training if the release would exceed the budget.
-        ledger = load_ledger(store, model=BEHAVIOUR_MODEL, dp=run.dp)
+        ledger = session.load_ledger(model=data.learner.name, dp=run.dp)
         planned = _planned_release(
-            run=run,
-            run_id=context.run_id,
-            server_round=server_round,
-            num_examples=len(data.train),
-            at=at,
+            run=run, data=data, run_id=context.run_id, server_round=server_round, at=at
         )
         try:
             ledger.require_budget(planned)
         except BudgetExhaustedError as exc:
-            save_ledger(store, ledger)
+            session.save_ledger(ledger)
             raise _ReplyError(
                 ERROR_BUDGET_EXHAUSTED, f"{exc} (run-config max-epsilon={run.config.max_epsilon:g})"
             ) from exc
         # 5. Train (DP-SGD unless dp-mode is central or off), then charge what was spent.
-        edge = store.get_meta("edge_name") or run.edge_dir.name
-        result = train_local(
+        seed = sampling_seed(run.config.seed, server_round, session.edge)
+        result = train_round(
             model,
             data.train,
+            learner=data.learner,
             dp=run.dp,
-            spec=spec,
-            seed=_sampling_seed(run.config.seed, server_round, edge),
+            seed=seed,
+            noise_generator=session.noise_generator(seed),
         )
         actual = _actual_release(run, planned, result.history)
         try:
             epsilon = ledger.charge(actual)
         except BudgetExhaustedError as exc:
-            save_ledger(store, ledger)
+            session.save_ledger(ledger)
             raise _ReplyError(ERROR_BUDGET_EXHAUSTED, f"{exc}; the update was discarded") from exc
-        save_ledger(store, ledger)
+        session.save_ledger(ledger)
         metrics = MetricRecord(
             {
                 METRIC_NUM_EXAMPLES: (
@@ -365,7 +325,7 @@ def _train(msg: Message, context: Context, overrides: Mapping[str, Any], at: dat
                 METRIC_BUDGET_EXHAUSTED: _next_would_exceed(ledger, actual),
             }
         )
-        info = _edge_info(store, run.edge_dir)
+        info = _edge_info(session)
     return Message(
         RecordDict({ARRAYS_KEY: _array_record(model), METRICS_KEY: metrics, EDGE_INFO_KEY: info}),
         reply_to=msg,
@@ -373,30 +333,27 @@ def _train(msg: Message, context: Context, overrides: Mapping[str, Any], at: dat
 
 
 def _evaluate(
-    msg: Message, context: Context, overrides: Mapping[str, Any], at: datetime
+    msg: Message,
+    context: Context,
+    *,
+    source: LearningSource,
+    overrides: Mapping[str, Any],
+    at: datetime,
 ) -> Message:
-    # 1. Configuration, data and the received global model.
-    run = _prepare(context, overrides)
-    spec = SequenceSpec()
-    model, server_round = _global_model(msg)
-    with EdgeStore.for_edge_dir(run.edge_dir) as store:
-        # 2. Keep the global model, then score consented held-out subjects.
-        store.save_global_model(
-            BEHAVIOUR_MODEL, server_round=server_round, weights=model.to_bytes()
-        )
-        data = load_examples(store, at=at, spec=spec)
-        result = evaluate_local(model, data.holdout, spec=spec)
-        record_model_quality(
-            store,
-            BEHAVIOUR_MODEL,
-            ModelQuality(
-                server_round=server_round,
-                purchase_auc=result.auc,
-                escalation_auc=result.escalation_auc,
+    # 1. Configuration, data and the received global model (kept); 2. score consented
+    # held-out subjects.
+    with _received(msg, context, source=source, overrides=overrides, at=at) as received:
+        session, data = received.session, received.data
+        result = evaluate(received.model, data.holdout, learner=data.learner)
+        session.record_quality(
+            model=data.learner.name,
+            quality=ModelQuality(
+                server_round=received.server_round,
+                head_aucs=dict(result.head_aucs),
                 num_examples=result.num_examples,
             ),
         )
-        info = _edge_info(store, run.edge_dir)
+        info = _edge_info(session)
     metrics = MetricRecord(
         {
             METRIC_NUM_EXAMPLES: result.num_examples,
@@ -408,10 +365,12 @@ def _evaluate(
     return Message(RecordDict({METRICS_KEY: metrics, EDGE_INFO_KEY: info}), reply_to=msg)
 
 
-def _query(msg: Message, context: Context, overrides: Mapping[str, Any]) -> Message:
-    run = _prepare(context, overrides)
-    with EdgeStore.for_edge_dir(run.edge_dir) as store:
-        info = _edge_info(store, run.edge_dir)
+def _query(
+    msg: Message, context: Context, *, source: LearningSource, overrides: Mapping[str, Any]
+) -> Message:
+    run = _settings(context, overrides)
+    with source.open(context, run.config) as session:
+        info = _edge_info(session)
     return Message(RecordDict({EDGE_INFO_KEY: info}), reply_to=msg)
 
 
@@ -428,9 +387,12 @@ def _guarded(handler: Callable[[], Message], msg: Message) -> Message:
 
 
 def build_client_app(
-    overrides: Mapping[str, Any] | None = None, *, clock: Clock | None = None
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    source: LearningSource | None = None,
 ) -> ClientApp:
-    """Build the edge's ``ClientApp``.
+    """Build the edge's ``ClientApp`` (the one every deployment and simulation runs).
 
     Parameters
     ----------
@@ -438,8 +400,11 @@ def build_client_app(
         Run-config values (hyphenated keys) that win over ``context.run_config``;
         ``run_simulation`` passes no run config, so simulations set them here.
     clock : Callable[[], datetime] or None
-        Source of the round time used for consent checks and ledger entries; UTC now
-        when ``None``.
+        Source of the round time used for consent checks, the default cutoff and ledger
+        entries; UTC now when ``None``.
+    source : LearningSource or None
+        Where the node's data comes from: its edge directory (``StoreSource``, default) or
+        in-memory partitions (``PartitionSource``, simulations).
 
     Returns
     -------
@@ -455,19 +420,24 @@ def build_client_app(
     captured = dict(overrides or {})
     parse_run_config({}, captured)  # fail fast on bad overrides
     now: Clock = clock or (lambda: datetime.now(UTC))
+    data: LearningSource = source or StoreSource()
     app = ClientApp()
 
     @app.train(mods=[central_clipping_mod(captured)])
     def train(msg: Message, context: Context) -> Message:
-        return _guarded(lambda: _train(msg, context, captured, now()), msg)
+        return _guarded(
+            lambda: _train(msg, context, source=data, overrides=captured, at=now()), msg
+        )
 
     @app.evaluate()
-    def evaluate(msg: Message, context: Context) -> Message:
-        return _guarded(lambda: _evaluate(msg, context, captured, now()), msg)
+    def evaluate_handler(msg: Message, context: Context) -> Message:
+        return _guarded(
+            lambda: _evaluate(msg, context, source=data, overrides=captured, at=now()), msg
+        )
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
-        return _guarded(lambda: _query(msg, context, captured), msg)
+        return _guarded(lambda: _query(msg, context, source=data, overrides=captured), msg)
 
     return app
 

@@ -276,7 +276,7 @@ def profile_command(
     settings = _settings(edge_dir=edge_dir)
     moment = _parse_now(now)
     with _open_edge(settings) as store:
-        scores = _model_scores(store)
+        scores = _model_scores(store, now=moment)
         report = build_profiles(
             store=store,
             now=moment,
@@ -290,7 +290,7 @@ def profile_command(
         _echo_table("profiles built", data)
 
 
-def _model_scores(store: EdgeStore) -> dict[str, dict[str, float]] | None:
+def _model_scores(store: EdgeStore, *, now: datetime) -> dict[str, dict[str, float]] | None:
     """Return scores from ``client.scoring`` when the edge holds a global model, else None."""
     if store.load_global_model(SCORING_MODEL) is None:
         return None  # no model yet: do not import torch at all
@@ -299,7 +299,9 @@ def _model_scores(store: EdgeStore) -> dict[str, dict[str, float]] | None:
     except ImportError:
         logger.info("model scoring is not available on this edge")
         return None
-    scores: dict[str, dict[str, float]] = scoring.score_subjects(store, model=SCORING_MODEL)
+    scores: dict[str, dict[str, float]] = scoring.score_subjects(
+        store, now=now, model=SCORING_MODEL
+    )
     return scores or None
 
 

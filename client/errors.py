@@ -5,6 +5,7 @@ Hierarchy::
     ClientError
     ├── EdgeNotInitialisedError   the edge directory has no initialised store (run ``edge init``)
     ├── EdgeConfigError           settings or edge metadata are inconsistent or unsafe
+    ├── LearningDataError         a federated round finds no usable data (says what to set)
     ├── InputFileError            an input file cannot be read as a whole (missing, unsupported)
     ├── ScrubberUnavailableError  the PII detector cannot be built, so messages cannot be masked
     ├── RegistrationError         the server refused (or could not answer) a registration
@@ -43,6 +44,20 @@ class EdgeNotInitialisedError(ClientError):
 
 class EdgeConfigError(ClientError):
     """Settings or stored edge metadata are inconsistent or unsafe; the message says what."""
+
+
+class LearningDataError(ClientError):
+    """A federated round cannot find usable data on this edge; the message says what to set.
+
+    Parameters
+    ----------
+    reason : str
+        What is missing and how to provide it (paths, keys and counts only).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class InputFileError(ClientError):

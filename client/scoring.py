@@ -1,21 +1,27 @@
 """Score subjects with the latest global behaviour model received from the server.
 
-Scoring runs entirely on the edge over each subject's most recent events. A score is only
-produced when the model has shown, on this edge's own held-out subjects, that it ranks
-better than chance by a margin (``min_auc``): a poorly trained model's output is not
-published as a profile field. Which scores may be stored or uploaded is then decided by the
-caller (``client.profile``) under the subject's consent.
+Scoring runs entirely on the edge: each subject's features as of ``now`` (the same
+``client.learning.behaviour`` code the model was trained on, with ``now`` as the cutoff) go
+through the model, which predicts the next label window. A score is only produced when the
+model has shown, on this edge's own held-out subjects, that it ranks better than chance by
+a margin (``min_auc``): a poorly trained model's output is not published as a profile
+field. Which scores may be stored or uploaded is then decided by the caller
+(``client.profile``) under the subject's consent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from datetime import datetime
 
-from models import BehaviourGRU, SequenceSpec
+from models.behaviour import BEHAVIOUR_FEATURES, BehaviourModel, batch_examples
 
-from .store import EdgeStore
+from .learning.behaviour import examples_at
+from .learning.source import ModelQuality
+from .learning.store_source import MAX_TOKENS
+from .store import EdgeStore, StoredMessage
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +34,6 @@ _CHUNK = 512
 MIN_AUC = 0.6
 #: Fewest held-out examples an AUC must rest on to be trusted.
 MIN_EVAL_EXAMPLES = 30
-
-
-@dataclass(frozen=True, slots=True)
-class ModelQuality:
-    """How the latest global model did on this edge's held-out, consented subjects."""
-
-    server_round: int
-    purchase_auc: float
-    escalation_auc: float
-    num_examples: int
 
 
 def _quality_key(model: str) -> str:
@@ -57,7 +53,7 @@ def model_quality(store: EdgeStore, model: str = "behaviour") -> ModelQuality | 
     try:
         return ModelQuality(**json.loads(raw))
     except (TypeError, ValueError):
-        return None
+        return None  # unreadable or an older layout: as if never evaluated
 
 
 def publishable_scores(quality: ModelQuality | None, *, min_auc: float | None) -> set[str]:
@@ -79,31 +75,28 @@ def publishable_scores(quality: ModelQuality | None, *, min_auc: float | None) -
         return {PURCHASE_PROPENSITY, ESCALATION_RISK}
     if quality is None or quality.num_examples < MIN_EVAL_EXAMPLES:
         return set()
-    passed = set()
-    if quality.purchase_auc >= min_auc:
-        passed.add(PURCHASE_PROPENSITY)
-    if quality.escalation_auc >= min_auc:
-        passed.add(ESCALATION_RISK)
-    return passed
+    heads = {"purchase": PURCHASE_PROPENSITY, "escalation": ESCALATION_RISK}
+    return {score for head, score in heads.items() if quality.head_aucs.get(head, 0.0) >= min_auc}
 
 
 def score_subjects(
     store: EdgeStore,
     *,
+    now: datetime,
     model: str = "behaviour",
-    spec: SequenceSpec | None = None,
     min_auc: float | None = MIN_AUC,
 ) -> dict[str, dict[str, float]]:
-    """Return purchase propensity and escalation risk (0..1) for every subject with events.
+    """Return purchase propensity and escalation risk (0..1) for every subject with history.
 
     Parameters
     ----------
     store : EdgeStore
         The edge's store holding the latest global model (``store.load_global_model``).
+    now : datetime
+        The moment the scores describe: features from everything up to ``now``, a
+        prediction for the label window after it (timezone-aware).
     model : str
         Name of the stored global model.
-    spec : SequenceSpec or None
-        History length used for scoring; the default spec when ``None``.
     min_auc : float or None
         Quality gate: a head's scores are produced only if its held-out AUC on this edge
         (recorded at the last evaluate round, on at least ``MIN_EVAL_EXAMPLES`` subjects)
@@ -124,34 +117,33 @@ def score_subjects(
         return {}
     server_round, data = saved
     try:
-        net = BehaviourGRU.from_bytes(data)
+        net = BehaviourModel.from_bytes(data)
     except ValueError:
         logger.warning(
             "stored global model %s (round %d) is unreadable; no scores", model, server_round
         )
         return {}
-    spec = spec or SequenceSpec()
-    subjects: list[str] = []
-    tokens: list[list[int]] = []
-    for subject, events in store.events_by_subject().items():
-        encoded = spec.encode(events)
-        if encoded:
-            subjects.append(subject)
-            tokens.append(encoded)
-    purchase: list[float] = []
-    escalation: list[float] = []
-    for start in range(0, len(tokens), _CHUNK):
-        p, q = net.score(tokens[start : start + _CHUNK], max_len=spec.max_len)
-        purchase.extend(p.tolist())
-        escalation.extend(q.tolist())
-    logger.info(
-        "scored %d subjects with global model %s (round %d)", len(subjects), model, server_round
+    if net.config.num_features != len(BEHAVIOUR_FEATURES):
+        logger.warning("stored global model %s has another feature layout; no scores", model)
+        return {}
+    messages: dict[str, list[StoredMessage]] = {}
+    for message in store.iter_messages():
+        messages.setdefault(message.subject, []).append(message)
+    max_len = MAX_TOKENS if net.config.sequence else 0
+    examples = examples_at(
+        store.events_by_subject(),
+        cutoff=now,
+        window_days=1.0,
+        messages_by_subject=messages,
+        max_len=max_len,
     )
-    return {
-        subject: {
-            name: value
-            for name, value in ((PURCHASE_PROPENSITY, float(p)), (ESCALATION_RISK, float(q)))
-            if name in publish
-        }
-        for subject, p, q in zip(subjects, purchase, escalation, strict=True)
-    }
+    out: dict[str, dict[str, float]] = {}
+    for start in range(0, len(examples), _CHUNK):
+        chunk = examples[start : start + _CHUNK]
+        batch = batch_examples(chunk, num_features=len(BEHAVIOUR_FEATURES), max_len=max(max_len, 1))
+        purchase, escalation = net.score(batch)
+        for example, p, q in zip(chunk, purchase, escalation, strict=True):
+            values = ((PURCHASE_PROPENSITY, float(p)), (ESCALATION_RISK, float(q)))
+            out[example.subject] = {name: v for name, v in values if name in publish}
+    logger.info("scored %d subjects with global model %s (round %d)", len(out), model, server_round)
+    return out

@@ -396,6 +396,11 @@ class EdgeStore(OutboxTable, RollupTable):
         for row in self._db.execute(sql + " ORDER BY subject, ts, event_id", args):
             yield StoredEvent(*row)
 
+    def event_time_range(self) -> tuple[float, float] | None:
+        """Return the earliest and latest event times (UTC epoch seconds), or ``None``."""
+        row = self._db.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
+        return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
+
     def events_by_subject(self) -> dict[str, list[StoredEvent]]:
         """Return every subject's events in time order."""
         grouped: dict[str, list[StoredEvent]] = defaultdict(list)

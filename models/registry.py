@@ -1,4 +1,4 @@
-"""Registry of model architectures chosen by name: "behaviour", "text", "tabular".
+"""Registry of model architectures chosen by name: "behaviour" and "text".
 
 An architecture is a model class with ``from_seed(seed, config)`` and
 ``from_weights(weights)`` class methods, plus its config class (a pydantic model).
@@ -32,8 +32,12 @@ class ModelClass(Protocol):
         """Build a model whose initial weights depend only on ``seed``."""
         ...
 
-    def from_weights(self, weights: Mapping[str, np.ndarray]) -> nn.Module:
-        """Build a model with the architecture and values of ``get_weights`` output."""
+    def from_weights(self, weights: Mapping[str, np.ndarray], **layout: Any) -> nn.Module:
+        """Build a model with the architecture and values of ``get_weights`` output.
+
+        ``layout`` carries what the weights cannot tell (the text model's vocabulary and
+        bucket split).
+        """
         ...
 
 
@@ -75,9 +79,8 @@ class UnknownModelError(ValueError):
 
 #: Built-in architectures: name -> (module, model class, config class), imported lazily.
 _BUILTINS: dict[str, tuple[str, str, str]] = {
-    "behaviour": (".behaviour", "BehaviourGRU", "BehaviourModelConfig"),
+    "behaviour": (".behaviour", "BehaviourModel", "BehaviourModelConfig"),
     "text": (".text", "TextClassifier", "TextModelConfig"),
-    "tabular": (".tabular", "TabularMLP", "TabularModelConfig"),
 }
 _REGISTRY: dict[str, ModelArchitecture | None] = dict.fromkeys(_BUILTINS)
 
@@ -183,8 +186,11 @@ def create_model(name: str, *, seed: int, config: BaseModel | None = None) -> nn
     return entry.model_class.from_seed(seed, config)
 
 
-def model_from_weights(name: str, weights: Mapping[str, np.ndarray]) -> nn.Module:
+def model_from_weights(name: str, weights: Mapping[str, np.ndarray], **layout: Any) -> nn.Module:
     """Build a model of a registered architecture carrying ``weights`` (``get_weights`` output).
+
+    ``layout`` is passed to the class's ``from_weights`` (the text model needs
+    ``vocabulary`` and ``buckets``).
 
     Raises
     ------
@@ -193,4 +199,4 @@ def model_from_weights(name: str, weights: Mapping[str, np.ndarray]) -> nn.Modul
     ValueError
         If the weights do not fit the architecture.
     """
-    return get_architecture(name).model_class.from_weights(weights)
+    return get_architecture(name).model_class.from_weights(weights, **layout)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,11 @@ logger = logging.getLogger(__name__)
 #: the average and accounts it (Flower's client-side fixed-clipping wrapper);
 #: ``both`` = the two together; ``off`` = no noise at all (experiments; the ledger shows ε = ∞).
 DPMode = Literal["local", "central", "both", "off"]
+#: What a run trains (run-config ``task``): the behaviour model on event histories, or the
+#: text model on labelled, masked messages.
+LearningTask = Literal["behaviour", "text"]
+#: Values Flower's run config can carry.
+RunConfigValue = bool | int | float | str
 
 
 class RunConfig(BaseModel):
@@ -29,6 +35,9 @@ class RunConfig(BaseModel):
 
     Parameters
     ----------
+    task : {"behaviour", "text"}
+        The model family the run trains (``models.learners``); server and edges build the
+        same architecture from it and the architecture keys below.
     num_server_rounds : int
         Federated rounds (train + evaluate each).
     local_epochs : int
@@ -36,7 +45,12 @@ class RunConfig(BaseModel):
     batch_size : int
         Expected (Poisson) batch size of local DP-SGD; sample rate = batch_size / n.
     learning_rate : float
-        Local SGD learning rate.
+        Learning rate of the local optimizer.
+    local_optimizer : {"sgd", "adam"}
+        Local optimizer over each step's (noised, clipped) gradient: post-processing, no
+        privacy cost.
+    weight_decay : float
+        Decoupled weight decay of the local optimizer (data-independent: no privacy cost).
     noise_multiplier : float
         σ of DP-SGD: noise std divided by the clipping norm, per step. Used as is when
         ``target_epsilon`` is 0.
@@ -89,14 +103,36 @@ class RunConfig(BaseModel):
         Server database recording training runs; empty = do not record.
     seed : int
         Seeds model initialisation, data order and Poisson sampling (never DP noise).
+    cutoff : datetime or None
+        Behaviour task: features come from events at or before the cutoff, the labels from
+        ``(cutoff, cutoff + label_window_days]``. ``None`` (run config ``""``): the round
+        time minus the label window, i.e. the most recent complete window.
+    label_window_days : float
+        Length of the behaviour label window in days.
+    holdout_fraction : float
+        Share of subjects (by pseudonym hash) each edge keeps out of training to evaluate
+        the global model on.
+    behaviour_hidden : int
+        Hidden units of the behaviour model's feature part (0: a linear model on the
+        features).
+    behaviour_sequence : int
+        Units of the behaviour model's recurrent part over the event sequence (0: none).
+    text_vocabulary : int
+        Text task: public character n-grams and words (from jieba's dictionary, most
+        frequent first) the text model has a weight for.
+    text_buckets : int
+        Text task: hashed buckets for n-grams outside that vocabulary (0: ignore them).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    task: LearningTask = "behaviour"
     num_server_rounds: int = Field(default=3, ge=1)
     local_epochs: int = Field(default=1, ge=1)
     batch_size: int = Field(default=64, ge=1)
-    learning_rate: float = Field(default=2.0, gt=0.0)
+    learning_rate: float = Field(default=1.0, gt=0.0)
+    local_optimizer: Literal["sgd", "adam"] = "sgd"
+    weight_decay: float = Field(default=0.0, ge=0.0)
     noise_multiplier: float = Field(default=1.0, ge=0.0)
     target_epsilon: float = Field(default=0.0, ge=0.0)
     max_grad_norm: float = Field(default=1.0, gt=0.0)
@@ -108,13 +144,42 @@ class RunConfig(BaseModel):
     central_clipping_norm: float = Field(default=1.0, gt=0.0)
     central_max_epsilon: float = Field(default=0.0, ge=0.0)
     grad_sample_mode: Literal["auto", "bookkeeping", "ghost", "hooks"] = "auto"
-    server_learning_rate: float = Field(default=2.0, gt=0.0)
-    server_momentum: float = Field(default=0.5, ge=0.0, lt=1.0)
+    server_learning_rate: float = Field(default=1.0, gt=0.0)
+    server_momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     fraction_train: float = Field(default=1.0, ge=0.0, le=1.0)
     min_nodes: int = Field(default=2, ge=1)
     data_dir: str = ""
     database_url: str = ""
     seed: int = 0
+    cutoff: AwareDatetime | None = None
+    label_window_days: float = Field(default=14.0, gt=0.0, le=366.0)
+    holdout_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    behaviour_hidden: int = Field(default=0, ge=0, le=256)
+    behaviour_sequence: int = Field(default=0, ge=0, le=128)
+    text_vocabulary: int = Field(default=8000, ge=0, le=1_000_000)
+    text_buckets: int = Field(default=0, ge=0, le=1 << 22)
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _empty_cutoff(cls, value: Any) -> Any:
+        """Flower's run config has no null: the empty string means "no cutoff"."""
+        return None if value == "" else value
+
+    def to_run_config(self) -> dict[str, RunConfigValue]:
+        """Return the hyphenated run config Flower carries (the inverse of ``parse_run_config``).
+
+        ``cutoff`` becomes an ISO 8601 string ("" when unset); every other value is a
+        bool, int, float or str already.
+        """
+        out: dict[str, RunConfigValue] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif value is None:
+                value = ""
+            out[run_config_key(name)] = value
+        return out
 
     @property
     def local_dp(self) -> bool:

@@ -133,6 +133,7 @@ class BookkeepingClipper:
         self.module = module
         self.max_grad_norm = float(max_grad_norm)
         self._params = [p for p in module.parameters() if p.requires_grad]
+        self._embeddings = any(isinstance(m, nn.Embedding) for m in module.modules())
         self._layers: list[_Layer] = []
         self._handles: list[Any] = []
         for sub in module.modules():
@@ -206,8 +207,11 @@ class BookkeepingClipper:
             per_example_loss.sum(), [out for _, _, out in calls], allow_unused=True
         )
         # Output gradients no other returned gradient shares memory with may be scaled in
-        # place (saves a batch × positions × dim temporary for embeddings).
-        storages = Counter(g.untyped_storage().data_ptr() for g in grads if g is not None)
+        # place (saves a batch × positions × dim temporary for embeddings; only embedding
+        # kernels ask, so models without embeddings skip the count).
+        storages: Counter[int] = Counter()
+        if self._embeddings:
+            storages.update(g.untyped_storage().data_ptr() for g in grads if g is not None)
         books: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for (layer, a, _), g in zip(calls, grads, strict=True):
             if g is None:  # not on the loss's graph (unused head or a stale forward)
@@ -287,10 +291,11 @@ class _LinearKernel(_Kernel):
         """One call on ``(batch, d)`` inputs: ‖g_i a_iᵀ‖² = ‖g_i‖²‖a_i‖²."""
         self.a, self.g, self.g_sum = _as(a, g), g, g
         g2 = torch.linalg.vecdot(g, g)
-        squared = g2 * torch.linalg.vecdot(self.a, self.a) if self.train_w else None
-        if self.train_b:
-            squared = g2 if squared is None else squared + g2
-        self.squared_norms = squared if squared is not None else torch.zeros_like(g2)
+        if self.train_w:  # ‖g_i‖²‖a_i‖² (+ ‖g_i‖² for the bias) in one product
+            a2 = torch.linalg.vecdot(self.a, self.a)
+            self.squared_norms = g2 * (a2 + 1.0) if self.train_b else g2 * a2
+        else:
+            self.squared_norms = g2 if self.train_b else torch.zeros_like(g2)
 
     def _sequence(self, calls: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """``T`` positions per example: form g aᵀ per example or use the ghost identity."""
@@ -319,7 +324,7 @@ class _LinearKernel(_Kernel):
             if self.per_example is not None:
                 weight = torch.einsum("b,bpd->pd", coef, self.per_example)
             elif g.dim() == 2:
-                weight = (g * coef[:, None]).T @ a
+                weight = torch.mm((g * coef.unsqueeze(1)).t(), a)
             else:
                 scaled = g * coef[:, None, None]
                 weight = scaled.reshape(-1, g.shape[2]).T @ a.reshape(-1, a.shape[2])

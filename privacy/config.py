@@ -41,7 +41,14 @@ class DPConfig(BaseModel):
     local_epochs : int
         Passes over the local data per federated round.
     learning_rate : float
-        SGD learning rate.
+        Learning rate of the local optimizer.
+    optimizer : {"sgd", "adam"}
+        The local optimizer applied to each step's gradient (the noised, clipped average
+        under DP: post-processing, no privacy cost). Plain SGD by default; Adam adapts the
+        step per coordinate, which helps sparse models trained without noise.
+    weight_decay : float
+        Decoupled weight decay of the local optimizer (shrinks weights toward 0 each step;
+        data-independent, so no privacy cost).
     grad_sample_mode : {"hooks", "auto", "ghost", "bookkeeping"}
         How per-example gradients are clipped; all modes are exact and give the same
         guarantee, they differ in speed (see ``privacy.dp``). ``"ghost"`` and
@@ -61,6 +68,8 @@ class DPConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     local_epochs: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=2.0, gt=0.0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    weight_decay: float = Field(default=0.0, ge=0.0)
     grad_sample_mode: GradSampleRequest = "auto"
 
 

@@ -67,6 +67,7 @@ class NoisySumOptimizer(DPOptimizerFastGradientClipping):  # type: ignore[misc]
         ]
         # The lean step draws one noise vector, so every parameter must share its dtype.
         self._lean = not secure_mode and len({p.dtype for p in self._flat_params}) <= 1
+        self._numel = sum(p.numel() for p in self._flat_params)
 
     @classmethod
     def replacing(cls, optimizer: Any) -> NoisySumOptimizer:
@@ -116,17 +117,18 @@ class NoisySumOptimizer(DPOptimizerFastGradientClipping):  # type: ignore[misc]
         std = float(self.noise_multiplier * self.max_grad_norm)
         scale = 1.0 / float(self.expected_batch_size)
         if std > 0.0:
-            total = sum(p.numel() for p in params)
+            # One draw of std σC·(1/B) for every coordinate, then grad·(1/B) + noise: the
+            # same distribution as (grad + N(0, σ²C²))/B with one fewer pass over the noise.
             noise = torch.normal(
-                0.0, std, (total,), generator=self.generator, dtype=params[0].dtype
+                0.0, std * scale, (self._numel,), generator=self.generator, dtype=params[0].dtype
             )
             offset = 0
             for p in params:
                 grad = p.grad
                 assert grad is not None
-                chunk = noise[offset : offset + p.numel()].view_as(grad)
-                grad.add_(chunk).mul_(scale)
-                offset += p.numel()
+                size = grad.numel()
+                grad.mul_(scale).add_(noise[offset : offset + size].view_as(grad))
+                offset += size
         else:
             for p in params:
                 assert p.grad is not None

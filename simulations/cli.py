@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,9 @@ DEFAULT_WORKDIR = Path(".fedprofile/demo")
 def demo_command(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="Small run (1,000 users, 30 days, 3 rounds; about a minute)."),
+        typer.Option(
+            "--quick", help="Small run (3,000 users, 90 days, 5 rounds; about three minutes)."
+        ),
     ] = False,
     workdir: Annotated[
         Path,
@@ -32,13 +35,13 @@ def demo_command(
     users: Annotated[
         int | None,
         typer.Option(
-            "--users", min=1000, help="Synthetic users (default 1,000 quick / 2,000 full)."
+            "--users", min=1000, help="Synthetic users (default 3,000 quick / 4,000 full)."
         ),
     ] = None,
     rounds: Annotated[
         int | None,
         typer.Option(
-            "--rounds", min=1, max=50, help="Federated rounds (default 3 quick / 5 full)."
+            "--rounds", min=1, max=50, help="Federated rounds (default 5 quick / 10 full)."
         ),
     ] = None,
     seed: Annotated[
@@ -59,9 +62,9 @@ def demo_command(
     console = Console(stderr=as_json)
     cfg = DemoConfig(
         workdir=workdir.resolve(),
-        users=users or (1000 if quick else 2000),
-        days=30 if quick else 60,
-        rounds=rounds or (3 if quick else 5),
+        users=users or (3000 if quick else 4000),
+        days=90 if quick else 120,
+        rounds=rounds or (5 if quick else 10),
         seed=seed,
         port=port,
     )
@@ -149,7 +152,8 @@ def simulate_command(
         bool,
         typer.Option(
             "--baselines",
-            help="Add centralized (non-private, DP), federated non-private and local-only.",
+            help="Add centralized (non-private, DP), federated non-private, local-only and "
+            "simple models (TF-IDF + LR; logistic regression, boosting, BG/NBD).",
         ),
     ] = False,
     accountant: Annotated[
@@ -164,6 +168,27 @@ def simulate_command(
     users: Annotated[
         int, typer.Option("--users", min=10, help="Synthetic users when no dataset is given.")
     ] = 1000,
+    max_epsilon: Annotated[
+        float,
+        typer.Option(
+            "--max-epsilon",
+            min=0.0,
+            help="Budget on each edge's cumulative ε (0 = none): edges refuse a round that "
+            "would exceed it and the run stops, as deployed edges do.",
+        ),
+    ] = 0.0,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--cutoff",
+            help="Behaviour: ISO 8601 time with a timezone; features from events up to it, "
+            "labels from the window after it (default: last event minus the window).",
+        ),
+    ] = None,
+    label_window_days: Annotated[
+        float,
+        typer.Option("--label-window-days", min=0.001, help="Behaviour: label window in days."),
+    ] = 14.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output directory for the report.")] = Path(
         "simulation-out"
@@ -189,6 +214,14 @@ def simulate_command(
         if value not in allowed:
             raise typer.BadParameter(f"{option} must be one of {', '.join(allowed)}")
     paths = tuple(p.resolve() for p in dataset or [])
+    when = None
+    if cutoff is not None:
+        try:
+            when = datetime.fromisoformat(cutoff.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise typer.BadParameter("--cutoff must be an ISO 8601 time") from exc
+        if when.tzinfo is None:
+            raise typer.BadParameter("--cutoff needs a timezone, e.g. 2026-10-01T00:00:00+08:00")
     text = None
     if task == "text":
         text = TextSource(
@@ -221,6 +254,9 @@ def simulate_command(
         batch_size=batch_size,
         learning_rate=learning_rate,
         accountant=accountant,  # type: ignore[arg-type]
+        max_epsilon=max_epsilon,
+        cutoff=when,
+        label_window_days=label_window_days,
     )
     try:
         metrics = run_simulation_task(cfg, console=console)

@@ -7,8 +7,11 @@ Numbered steps (``run_demo``):
 2. start the server (``fedprofile serve``, uvicorn on 127.0.0.1, SQLite) as a child process;
 3. initialise one edge per channel with a shared tenant key, and ingest each channel's file:
    validation, pseudonymisation and PII masking happen on the edge;
-4. train the GRU behaviour model with DP-SGD across the edges on the Flower Simulation
-   Engine; each edge's ε composes in its ledger;
+4. train the behaviour model with DP-SGD across the edges on the Flower Simulation Engine,
+   each edge at ε <= ``DEMO_EPSILON`` for the run (σ calibrated per edge), with a fixed time
+   split (features before the cutoff, purchases in the 14 days after it); each edge's ε
+   composes in its ledger; every edge's held-out AUC is set beside the oracle (latent rates)
+   and the best non-private baseline (``simulations.demo_quality``);
 5. compute each edge's profiles (features, explainable tags, model scores) and upload them
    over HTTP: only catalogued fields that consent allows for each purpose leave an edge;
 6. summarise: per-round metrics, ε per edge, fields uploaded / withheld / refused, PII masked.
@@ -23,7 +26,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from client import (
     score_subjects,
 )
 from client.edge import init_edge, open_tenant_key
-from models import API_PREFIX, Channel
+from models import API_PREFIX, Channel, RunConfig
 from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file
 
 from .errors import DemoError
@@ -54,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 MARKER = ".fedprofile-demo"
 MODEL = "behaviour"
+#: The demo's label window: will the customer buy in the next 14 days?
+LABEL_WINDOW_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,13 @@ class DemoConfig:
     workdir : Path
         Directory for inputs, edges, the server database and logs (recreated each run).
     users : int
-        Synthetic users (at least 1,000 for the foundation demo).
+        Synthetic users (at least 1,000).
     days : int
         Days of behaviour per user.
     rounds : int
         Federated rounds.
+    epsilon : float
+        Each edge's target ε for the whole run (σ calibrated to it), at δ = 1e-5.
     seed : int
         Seed of the population and of training's data order.
     port : int
@@ -77,11 +84,24 @@ class DemoConfig:
     """
 
     workdir: Path
-    users: int = 1000
-    days: int = 30
-    rounds: int = 3
+    users: int = 3000
+    days: int = 90
+    rounds: int = 5
     seed: int = 0
     port: int = 0
+    epsilon: float = 8.0
+
+    def run_config(self, *, cutoff: datetime, database_url: str = "") -> RunConfig:
+        """Return the federation's run config (typed; see ``docs/learning.md``)."""
+        return RunConfig(
+            num_server_rounds=self.rounds,
+            target_epsilon=self.epsilon,
+            accountant="rdp",
+            cutoff=cutoff,
+            label_window_days=LABEL_WINDOW_DAYS,
+            seed=self.seed,
+            database_url=database_url,
+        )
 
 
 @dataclass
@@ -191,16 +211,19 @@ def _profiles_and_uploads(
         edge_dir = cfg.workdir / "edges" / channel
         settings = ClientSettings(edge_dir=edge_dir, server_url=server.url)
         with EdgeStore.for_edge_dir(edge_dir) as store:
-            scores = score_subjects(store, model=MODEL)
+            scores = score_subjects(store, now=now, model=MODEL)
             build_profiles(store=store, now=now, scores=scores)
             quality = model_quality(store, MODEL)
-            summary.models[channel] = {
-                "round": None if quality is None else quality.server_round,
-                "purchase_auc": None if quality is None else round(quality.purchase_auc, 3),
-                "escalation_auc": None if quality is None else round(quality.escalation_auc, 3),
-                "held_out": 0 if quality is None else quality.num_examples,
-                "scores_published": sorted({n for v in scores.values() for n in v}),
-            }
+            aucs = {} if quality is None else quality.head_aucs
+            summary.models.setdefault(channel, {}).update(
+                {
+                    "round": None if quality is None else quality.server_round,
+                    "purchase_auc": _rounded(aucs.get("purchase")),
+                    "escalation_auc": _rounded(aucs.get("escalation")),
+                    "held_out": 0 if quality is None else quality.num_examples,
+                    "scores_published": sorted({n for v in scores.values() for n in v}),
+                }
+            )
             with EdgeUploader(store=store, settings=settings) as uploader:
                 if not uploader.registered:
                     uploader.register(f"{channel}-edge", Channel(channel), server.enrollment_token)
@@ -216,6 +239,39 @@ def _profiles_and_uploads(
                     "budget": ledger.budget,
                     "exhausted": ledger.exhausted,
                 }
+
+
+def _references(
+    cfg: DemoConfig,
+    summary: DemoSummary,
+    population: PopulationConfig,
+    config: RunConfig,
+    key: Path,
+) -> None:
+    """Oracle and best non-private baseline AUC of each edge's held-out subjects."""
+    from .demo_quality import edge_references
+
+    references = edge_references(
+        edge_dirs={c: cfg.workdir / "edges" / c for c in CHANNELS},
+        key_path=key,
+        population=population,
+        config=config,
+        at=datetime.now(UTC),
+        seed=cfg.seed,
+    )
+    for channel, ref in references.items():
+        summary.models.setdefault(channel, {}).update(
+            {
+                "oracle_auc": round(ref.oracle_auc, 3),
+                "baseline_auc": round(ref.baseline_auc, 3),
+                "baseline": ref.baseline,
+                "positives": ref.positives,
+            }
+        )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _server_view(summary: DemoSummary, server: ServerProcess) -> None:
@@ -290,13 +346,20 @@ def run_demo(
             f"[bold]4/6[/] federated DP-SGD: {len(CHANNELS)} edges x {cfg.rounds} rounds "
             "(Flower + Ray)"
         )
+        cutoff = population.end - timedelta(days=LABEL_WINDOW_DAYS)
+        run_config = cfg.run_config(cutoff=cutoff, database_url=db_url)
         run_federation(
             data_dir=cfg.workdir / "edges",
             rounds=cfg.rounds,
             database_url=db_url,
-            run_config={"seed": cfg.seed},
+            run_config={
+                k: v
+                for k, v in run_config.to_run_config().items()
+                if k not in ("data-dir", "min-nodes")
+            },
         )
         marks["federation"] = time.perf_counter()
+        _references(cfg, summary, population, run_config, key)
         # 5. Profiles and consent-scoped uploads over HTTP.
         console.print(
             "[bold]5/6[/] profiles: explainable tags + model scores, consent-scoped upload"

@@ -59,22 +59,34 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
     console.print(eps)
     console.print(f"    ledgers reported to the server: {summary.server_ledgers}")
 
+    scored = sorted({str(row.get("round")) for row in summary.models.values()})
     quality = Table(
         title="Global model on each edge's held-out subjects / 全局模型本地评估 "
-        "(scores are published only from heads with AUC >= 0.60)"
+        f"(round {', '.join(scored)}; purchase in the next 14 days; scores are published only "
+        "from heads with AUC >= 0.60)"
     )
-    for col in ("edge", "round", "purchase AUC", "escalation AUC", "held out", "scores published"):
-        quality.add_column(col, justify="left" if col in ("edge", "scores published") else "right")
+    for col in ("edge", "purchase AUC", "oracle", "baseline", "escal. AUC", "held out (buyers)"):
+        quality.add_column(col, justify="left" if col == "edge" else "right")
+    quality.add_column("published", overflow="fold")
     for channel, row in summary.models.items():
+        baseline = (
+            f"{_fmt(row['baseline_auc'])} {row['baseline']}" if "baseline_auc" in row else "-"
+        )
         quality.add_row(
             channel,
-            str(row["round"]),
-            _fmt(row["purchase_auc"]),
-            _fmt(row["escalation_auc"]),
-            str(row["held_out"]),
-            ", ".join(row["scores_published"]) or "none (below the quality gate)",
+            _fmt(row.get("purchase_auc")),
+            _fmt(row.get("oracle_auc", "-")),
+            baseline,
+            _fmt(row.get("escalation_auc")),
+            f"{row.get('held_out', 0)} ({row.get('positives', '-')})",
+            ", ".join(row.get("scores_published", [])) or "none (below the quality gate)",
         )
     console.print(quality)
+    console.print(
+        "    purchase AUC: the federated DP model; oracle: the best any model can do (the "
+        "generator's latent purchase rates); baseline: the best of logistic regression, "
+        "boosting and BG/NBD trained centrally without noise"
+    )
 
     totals = summary.totals()
     up = Table(title="Profile fields / 画像字段 (only catalogued, consented fields leave an edge)")
@@ -101,6 +113,14 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
             f"{k}: {v}" for k, v in sorted(totals["fields_withheld_by_consent"].items())
         )
         console.print(f"    withheld by reason: {reasons}")
+    if totals["fields_refused_by_server"]:
+        reasons = ", ".join(
+            f"{k}: {v}" for k, v in sorted(totals["fields_refused_by_server"].items())
+        )
+        console.print(
+            f"    refused by reason: {reasons} (the server's consent across channels, e.g. a "
+            "withdrawal at another channel, is stricter than the edge's own record)"
+        )
 
     pii = Table(title="PII masked on the edges / 边缘端脱敏的个人信息")
     pii.add_column("entity type")

@@ -1,8 +1,10 @@
 """Utility metrics of a classifier on the held-out test set: accuracy, macro-F1 and ROC AUC.
 
-Pure NumPy (no scikit-learn on the machine). AUC is the Mann-Whitney statistic computed
-from ranks (ties count half), so it is exact and O(n log n); for more than two classes it
-is the unweighted mean of one-vs-rest AUCs over the classes present in the labels.
+scikit-learn's metrics (``accuracy_score``, ``f1_score`` with macro averaging over the classes
+present in the labels or the predictions, ``roc_auc_score``). AUC is the binary AUC of class 1,
+or for more classes the unweighted mean of one-vs-rest AUCs over the classes present in the
+labels (0.5 when fewer than two classes are present), the same rule the edges use
+(``client.learning.loop.main_auc``).
 """
 
 from __future__ import annotations
@@ -10,72 +12,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from client.learning.loop import main_auc
 
 logger = logging.getLogger(__name__)
-
-
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """Return 1-based ranks with ties given their average rank."""
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(scores)]))
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
-    return ranks
-
-
-def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Return the ROC AUC of ``scores`` for binary ``labels`` (0.5 if a class is missing).
-
-    Parameters
-    ----------
-    labels : np.ndarray
-        0/1 (or boolean) labels.
-    scores : np.ndarray
-        Scores, higher meaning class 1.
-
-    Returns
-    -------
-    float
-        AUC in [0, 1].
-    """
-    positive = np.asarray(labels).astype(bool)
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return 0.5
-    ranks = _ranks(np.asarray(scores, dtype=np.float64))
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def macro_f1(labels: np.ndarray, predicted: np.ndarray, *, num_classes: int) -> float:
-    """Return the unweighted mean F1 over the classes present in labels or predictions.
-
-    Parameters
-    ----------
-    labels, predicted : np.ndarray
-        Integer class indices.
-    num_classes : int
-        Number of classes.
-
-    Returns
-    -------
-    float
-        Macro-F1 in [0, 1]; 0 for empty input.
-    """
-    scores: list[float] = []
-    for cls in range(num_classes):
-        true = labels == cls
-        pred = predicted == cls
-        if not true.any() and not pred.any():
-            continue
-        tp = float(np.sum(true & pred))
-        denominator = float(true.sum() + pred.sum())
-        scores.append(2.0 * tp / denominator if denominator else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -91,22 +32,14 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     Returns
     -------
     dict[str, float]
-        ``accuracy``, ``macro_f1`` and ``auc`` (binary: of class 1; more classes: macro
-        one-vs-rest over the classes present).
+        ``accuracy``, ``macro_f1`` and ``auc``; zeros and AUC 0.5 for empty input.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    num_classes = probabilities.shape[1]
     if len(labels) == 0:
         return {"accuracy": 0.0, "macro_f1": 0.0, "auc": 0.5}
-    predicted = probabilities.argmax(axis=1)
-    if num_classes == 2:
-        auc = binary_auc(labels == 1, probabilities[:, 1])
-    else:
-        present = [c for c in range(num_classes) if (labels == c).any() and (labels != c).any()]
-        aucs = [binary_auc(labels == c, probabilities[:, c]) for c in present]
-        auc = float(np.mean(aucs)) if aucs else 0.5
+    predicted = np.asarray(probabilities).argmax(axis=1)
     return {
-        "accuracy": float(np.mean(predicted == labels)),
-        "macro_f1": macro_f1(labels, predicted, num_classes=num_classes),
-        "auc": auc,
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0.0)),
+        "auc": main_auc(labels, np.asarray(probabilities, dtype=np.float64)),
     }

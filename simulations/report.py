@@ -3,10 +3,13 @@
 ``metrics.json`` holds everything measured except wall-clock times, so it is identical for
 equal seeds (in-process engine); times go to ``timings.json``. Each setting carries its final
 accuracy, macro-F1 and AUC on the shared held-out set, its per-round curve and each edge's
-cumulative ε (``null`` = no noise, ε = ∞). ``gaps`` states every setting's difference to
-centralized non-private training (positive = worse than centralized), which the reports
-print. Plots (matplotlib, Agg backend): utility against ε and per-round curves. The reports
-are bilingual in their headings (English / 中文).
+cumulative ε (``null`` = no noise, ε = ∞). ``gaps_vs_central`` states every setting's
+difference to centralized non-private training of our model, and ``gaps_vs_best_baseline``
+its difference to the **best** simple reference model of the run (``baseline`` settings:
+TF-IDF + LR, logistic regression, boosting, BG/NBD), per metric (positive = worse than the
+reference). On synthetic data ``oracle`` holds the Bayes-optimal AUC. Plots (matplotlib,
+Agg backend): utility against ε and per-round curves. The reports are bilingual in their
+headings (English / 中文).
 """
 
 from __future__ import annotations
@@ -48,6 +51,29 @@ def gaps(settings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     }
 
 
+def best_baseline(settings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return, per metric, the best reference (``baseline``) setting and its value."""
+    references = [s for s in settings if s.get("baseline")]
+    out: dict[str, dict[str, Any]] = {}
+    for metric in METRICS:
+        if references:
+            best = max(references, key=lambda s: s["metrics"][metric])
+            out[metric] = {"setting": best["setting"], "value": best["metrics"][metric]}
+    return out
+
+
+def gaps_to_best(settings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Return, per setting of ours, the best reference's metric minus the setting's."""
+    best = best_baseline(settings)
+    if not best:
+        return {}
+    return {
+        setting_label(s): {m: round(best[m]["value"] - s["metrics"][m], 6) for m in METRICS}
+        for s in settings
+        if not s.get("baseline")
+    }
+
+
 def _split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     timings: dict[str, Any] = {"total_seconds": metrics.get("seconds")}
     stable = {k: v for k, v in metrics.items() if k != "seconds"}
@@ -57,6 +83,8 @@ def _split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
         settings.append({k: v for k, v in s.items() if k != "seconds"})
     stable["settings"] = settings
     stable["gaps_vs_central"] = gaps(settings)
+    stable["best_baseline"] = best_baseline(settings)
+    stable["gaps_vs_best_baseline"] = gaps_to_best(settings)
     return stable, timings
 
 
@@ -80,7 +108,7 @@ def _plots(metrics: dict[str, Any], out: Path) -> list[str]:
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker, label=kind)
         for s in settings:
-            if s["setting"] in ("central", "federated", "local-only"):
+            if s["setting"] in ("central", "federated", "local-only") or s.get("baseline"):
                 ax.axhline(s["metrics"][metric], linestyle=":", label=s["setting"], color=None)
         ax.set_xlabel("ε (per edge, whole run)")
         ax.set_ylabel(metric)
@@ -135,7 +163,7 @@ def _markdown(metrics: dict[str, Any], plots: list[str]) -> str:
         "## Results 结果 (held-out set, same for every setting)",
         "",
         "| setting 设置 | accuracy | macro-F1 | AUC | σ | ε per edge (δ="
-        f"{metrics['plan']['delta']:g}) | Δacc vs central | ΔAUC vs central |",
+        f"{metrics['plan']['target_delta']:g}) | Δacc vs central | ΔAUC vs central |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in settings:
@@ -147,6 +175,7 @@ def _markdown(metrics: dict[str, Any], plots: list[str]) -> str:
             f"{s['metrics']['auc']:.4f} | {sigma} | {_eps_text(s)} | "
             + (f"{100 * g['accuracy']:+.2f} pts | {g['auc']:+.4f} |" if g else "— | — |")
         )
+    lines += _reference_lines(metrics)
     lines += ["", "## Gaps to centralized non-private 与集中式非隐私训练的差距", ""]
     if gap:
         for label, g in gap.items():
@@ -158,6 +187,31 @@ def _markdown(metrics: dict[str, Any], plots: list[str]) -> str:
         lines.append("- No centralized baseline in this run (add `--baselines`).")
     lines += ["", "## Plots 图表", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _reference_lines(metrics: dict[str, Any]) -> list[str]:
+    """Return the report's section on the best simple baseline and the oracle."""
+    lines = ["", "## Against the best simple baseline 与最强简单基线的差距", ""]
+    best = metrics.get("best_baseline") or {}
+    if not best:
+        lines.append("- No simple baselines in this run (add `--baselines`).")
+    else:
+        names = ", ".join(f"{m} {b['setting']} {b['value']:.4f}" for m, b in best.items())
+        lines.append(f"- Best simple baseline per metric: {names}.")
+        for label, g in (metrics.get("gaps_vs_best_baseline") or {}).items():
+            if label.startswith("federated-dp"):
+                lines.append(
+                    f"- **{label}**: {100 * g['accuracy']:.2f} accuracy points, "
+                    f"{100 * g['macro_f1']:.2f} macro-F1 points and {g['auc']:.4f} AUC below "
+                    "the best simple baseline (negative = better)."
+                )
+    oracle = metrics.get("oracle")
+    if oracle:
+        lines.append(
+            f"- Oracle AUC (Bayes-optimal, from the generator's latent rates, "
+            f"{oracle['held_out']} held-out subjects): {oracle['auc']:.4f}."
+        )
+    return lines
 
 
 def _html(markdown: str) -> str:

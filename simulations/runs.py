@@ -1,15 +1,21 @@
 """The settings a simulation compares, each scored on the same held-out set.
 
 - ``federated`` / ``federated-dp``: the real ``ServerApp`` (``server.build_server_app``:
-  strategy per ``dp-mode``, server momentum) and the simulation ``ClientApp``
-  (``simulations.sim_client``) on the in-process engine or the Flower Simulation Engine
-  (Ray). The global model is scored on the shared held-out set after every round through
-  Flower's server-side ``evaluate_fn``; each edge's ε comes from its train reply.
-- ``central`` / ``central-dp``: one model trained on the pooled training data, with the
-  same batch size, learning rate and number of epochs (``rounds × local-epochs``); the DP
-  version's σ is calibrated to the same target ε over its whole plan.
+  strategy per ``dp-mode``, server momentum) and **the edge's own ClientApp**
+  (``client.build_client_app`` with a ``client.PartitionSource``: the same handler, training
+  loop, σ calibration, ledger and budget stop as a deployed edge) on the in-process engine or
+  the Flower Simulation Engine (Ray). The global model is scored on the shared held-out set
+  after every round through Flower's server-side ``evaluate_fn``; each edge's ε comes from
+  its train reply.
+- ``central`` / ``central-dp``: one model trained on the pooled training data with the same
+  training loop (``client.learning.loop.train_round``), batch size, learning rate and
+  number of epochs (``rounds × local-epochs``); the DP version's σ is calibrated to the
+  same target ε over its whole plan.
 - ``local-only``: each edge trains alone (non-private) for the same epochs; the metrics
   are the mean over edges.
+
+Every setting is described by a typed ``models.RunConfig`` (``Plan.run_config``), never by
+hand-typed hyphenated keys; the apps receive ``RunConfig.to_run_config()``.
 """
 
 from __future__ import annotations
@@ -19,59 +25,73 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, MetricRecord
+from flwr.app import Array, ArrayRecord, MetricRecord
 from torch.utils.data import TensorDataset
 
-from client import calibrated_dp_config
-from models import parse_run_config
-from privacy import DPConfig, compute_epsilon
+from client import PartitionSource, build_client_app
+from client.learning.config import dp_config_from
+from client.learning.loop import train_round
+from models import RunConfig, get_weights
+from models.learners import Learner
+from privacy import DPConfig, calibrate_noise_multiplier, calibrated_dp_config, compute_epsilon
 from server import build_server_app
 
 from .federation import _tame_flower_logging, run_on_ray
 from .inprocess import run_in_process
-from .learners import Learner, load_weights, train_epochs, weights_of
 from .metrics import classification_metrics
-from .sim_client import arrays_of, build_simulation_client_app, dp_config
 
 logger = logging.getLogger(__name__)
 
 Engine = Literal["inprocess", "ray"]
 #: Progress callback: ``(units done, units total)``.
 Progress = Callable[[int, int], None]
+#: How a setting adds noise.
+DPSetting = Literal["local", "central", "off"]
 
 
-@dataclass(frozen=True)
-class TaskData:
-    """A task's data, ready to train: per-edge partitions and the shared held-out set.
+class TaskData(Protocol):
+    """A task's data, ready to encode for any learner a setting asks for."""
 
-    Parameters
-    ----------
-    learner : Learner
-        The model family.
-    partitions : list[TensorDataset]
-        Each edge's training examples.
-    test : TensorDataset
-        Held-out examples every setting is scored on.
-    level : {"example", "user"}
-        What one DP-SGD example is: a single example, or one subject's example.
-    """
+    @property
+    def task(self) -> Literal["behaviour", "text"]:
+        """The task (the run config's ``task``)."""
+        ...
 
-    learner: Learner
-    partitions: list[TensorDataset]
-    test: TensorDataset
-    level: Literal["example", "user"] = "example"
+    @property
+    def edges(self) -> int:
+        """Number of edges (partitions)."""
+        ...
 
-    def pooled(self) -> TensorDataset:
-        """All edges' training examples in one dataset (the centralized baselines)."""
-        tensors = [
-            torch.cat([p.tensors[i] for p in self.partitions])
-            for i in range(len(self.partitions[0].tensors))
-        ]
-        return TensorDataset(*tensors)
+    @property
+    def level(self) -> Literal["user", "example"]:
+        """What one DP-SGD example protects."""
+        ...
+
+    def learner(self, config: RunConfig) -> Learner:
+        """Return the learner a setting's run config describes, sized to the data."""
+        ...
+
+    def partitions(self, learner: Learner) -> list[TensorDataset]:
+        """Return each edge's training examples encoded for ``learner``."""
+        ...
+
+    def holdouts(self, learner: Learner) -> list[TensorDataset] | None:
+        """Return each edge's own held-out examples, or ``None`` (evaluate on training data)."""
+        ...
+
+    def test(self, learner: Learner) -> TensorDataset:
+        """Return the shared held-out set encoded for ``learner``."""
+        ...
+
+
+def pooled(parts: list[TensorDataset]) -> TensorDataset:
+    """All edges' examples in one dataset (the centralized settings)."""
+    width = len(parts[0].tensors)
+    return TensorDataset(*[torch.cat([p.tensors[i] for p in parts]) for i in range(width)])
 
 
 @dataclass(frozen=True)
@@ -80,36 +100,62 @@ class Plan:
 
     Parameters
     ----------
-    rounds, local_epochs, batch_size : int
-        Federated rounds, epochs per round, expected batch size.
-    learning_rate : float
-        SGD learning rate (edges and centralized).
-    max_grad_norm : float
-        DP-SGD clipping norm C.
-    delta : float
-        δ of every reported (ε, δ).
-    server_learning_rate, server_momentum : float
-        FedAvgM server step (post-processing, no privacy cost).
-    central_clipping_norm : float
-        C_c of ``--central-dp``.
-    accountant : {"prv", "rdp"}
-        Accountant of calibration and reported ε. ``rdp`` (default here) is fast and
-        conservative (an upper bound); ``prv`` is tighter but takes seconds per evaluation.
-    seed : int
-        Seed of initialisation, data order, sampling and (simulated) noise.
+    base : RunConfig
+        The run config every setting starts from (task, rounds, epochs, batch size,
+        learning rate, clipping, δ, accountant, server step, architecture, cutoff...).
+    private_overrides : dict[str, Any]
+        ``RunConfig`` fields that DP settings change (e.g. a smaller text vocabulary:
+        DP noise grows with the number of parameters).
     """
 
-    rounds: int
-    local_epochs: int
-    batch_size: int
-    learning_rate: float
-    max_grad_norm: float = 1.0
-    delta: float = 1e-5
-    server_learning_rate: float = 1.0
-    server_momentum: float = 0.0
-    central_clipping_norm: float = 1.0
-    accountant: Literal["prv", "rdp"] = "rdp"
-    seed: int = 0
+    base: RunConfig
+    private_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rounds(self) -> int:
+        """Federated rounds."""
+        rounds: int = self.base.num_server_rounds
+        return rounds
+
+    def run_config(
+        self,
+        *,
+        dp_mode: DPSetting,
+        target_epsilon: float | None = None,
+        noise_multiplier: float = 1.0,
+        central_noise_multiplier: float = 1.0,
+        edges: int = 1,
+    ) -> RunConfig:
+        """Return one setting's run config (a copy of ``base``).
+
+        Parameters
+        ----------
+        dp_mode : {"local", "central", "off"}
+            Where noise is added.
+        target_epsilon : float or None
+            Local DP: each edge calibrates σ to this cumulative ε (``None``: fixed σ).
+        noise_multiplier : float
+            Fixed local σ when there is no target.
+        central_noise_multiplier : float
+            σ_c of central DP.
+        edges : int
+            Edges that must train each round.
+
+        Returns
+        -------
+        RunConfig
+            The validated configuration.
+        """
+        update: dict[str, Any] = {
+            "dp_mode": dp_mode,
+            "noise_multiplier": noise_multiplier,
+            "target_epsilon": target_epsilon if dp_mode == "local" and target_epsilon else 0.0,
+            "central_noise_multiplier": central_noise_multiplier,
+            "min_nodes": edges,
+        }
+        if dp_mode != "off":
+            update.update(self.private_overrides)
+        return RunConfig.model_validate(self.base.model_dump() | update)
 
 
 @dataclass
@@ -119,7 +165,8 @@ class SettingResult:
     Parameters
     ----------
     setting : str
-        ``central``, ``central-dp``, ``federated``, ``federated-dp`` or ``local-only``.
+        ``central``, ``central-dp``, ``federated``, ``federated-dp``, ``local-only`` or a
+        baseline's name (``tfidf-lr``, ``logreg``, ``gbdt``, ``bgnbd``).
     target_epsilon : float or None
         The ε the setting's noise was calibrated to (``None``: not private or fixed σ).
     metrics : dict[str, float]
@@ -133,6 +180,10 @@ class SettingResult:
         σ used (the largest over edges when they differ).
     seconds : float
         Wall time.
+    extra : dict[str, Any]
+        Setting-specific details (DP mode, run status, per-edge metrics, baseline options).
+    baseline : bool
+        A non-private reference model (scikit-learn, BG/NBD), not one of ours.
     """
 
     setting: str
@@ -143,6 +194,7 @@ class SettingResult:
     noise_multiplier: float | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    baseline: bool = False
 
 
 def _finite(value: float) -> float | None:
@@ -178,11 +230,15 @@ class _Recorder:
         self.status = status
 
 
+def _arrays(model: torch.nn.Module) -> ArrayRecord:
+    return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in get_weights(model).items()})
+
+
 def run_federated_setting(
     data: TaskData,
     plan: Plan,
     *,
-    dp_mode: Literal["local", "central", "off"],
+    dp_mode: DPSetting,
     target_epsilon: float | None = None,
     noise_multiplier: float = 1.0,
     engine: Engine = "inprocess",
@@ -211,40 +267,36 @@ def run_federated_setting(
     Returns
     -------
     SettingResult
-        Final metrics, per-round curve and each edge's ε.
+        Final metrics, per-round curve, each edge's ε and the run's status
+        (``budget_exhausted`` when edges' ``max-epsilon`` stopped it).
     """
     started = time.perf_counter()
-    edges = len(data.partitions)
     sigma_c = noise_multiplier
     if dp_mode == "central" and target_epsilon is not None:
-        sigma_c = _calibrate_central(
-            target_epsilon, rounds=plan.rounds, delta=plan.delta, accountant=plan.accountant
+        sigma_c = calibrate_noise_multiplier(
+            target_epsilon=target_epsilon,
+            sample_rate=1.0,
+            steps=plan.rounds,
+            delta=plan.base.target_delta,
+            accountant=plan.base.accountant,
         )
-    overrides: dict[str, Any] = {
-        "num-server-rounds": plan.rounds,
-        "local-epochs": plan.local_epochs,
-        "batch-size": plan.batch_size,
-        "learning-rate": plan.learning_rate,
-        "max-grad-norm": plan.max_grad_norm,
-        "target-delta": plan.delta,
-        "accountant": plan.accountant,
-        "dp-mode": dp_mode,
-        "noise-multiplier": noise_multiplier,
-        "target-epsilon": target_epsilon if dp_mode == "local" and target_epsilon else 0.0,
-        "central-noise-multiplier": sigma_c,
-        "central-clipping-norm": plan.central_clipping_norm,
-        "server-learning-rate": plan.server_learning_rate,
-        "server-momentum": plan.server_momentum,
-        "min-nodes": edges,
-        "seed": plan.seed,
-    }
-    learner = data.learner
+    config = plan.run_config(
+        dp_mode=dp_mode,
+        target_epsilon=target_epsilon,
+        noise_multiplier=noise_multiplier,
+        central_noise_multiplier=sigma_c,
+        edges=data.edges,
+    )
+    overrides = config.to_run_config()
+    learner = data.learner(config)
+    partitions = data.partitions(learner)
+    test = data.test(learner)
     curve: list[dict[str, float]] = []
-    model = learner.new_model(plan.seed)
+    model = learner.new_model(config.seed)
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        load_weights(model, {k: v.numpy() for k, v in arrays.items()})
-        metrics = score(learner, model, data.test)
+        model_now = learner.model_from_weights({k: v.numpy() for k, v in arrays.items()})
+        metrics = score(learner, model_now, test)
         curve.append({"round": float(server_round), **metrics})
         if progress is not None:
             progress(server_round, plan.rounds)
@@ -254,58 +306,49 @@ def run_federated_setting(
     server_app = build_server_app(
         overrides,
         recorder_factory=lambda _config: recorder,
-        initial=arrays_of(weights_of(learner.new_model(plan.seed))),
+        initial=_arrays(model),
         evaluate_fn=evaluate,
     )
-    client_app = build_simulation_client_app(
-        partitions=data.partitions, learner=learner, overrides=overrides
+    source = PartitionSource(
+        learner=learner,
+        partitions=partitions,
+        holdouts=data.holdouts(learner),
+        level=data.level,
+        seeded_noise=True,
     )
-    seed_globals(plan.seed)
+    client_app = build_client_app(overrides, source=source)
+    seed_globals(config.seed)
     _tame_flower_logging()
     if engine == "ray":
-        run_on_ray(server_app=server_app, client_app=client_app, num_nodes=edges)
+        run_on_ray(server_app=server_app, client_app=client_app, num_nodes=data.edges)
     else:
-        run_in_process(server_app=server_app, client_app=client_app, num_nodes=edges)
-    epsilons = _edge_epsilons(recorder)
-    sigma = _edge_sigma(data, overrides) if dp_mode == "local" else sigma_c
+        run_in_process(server_app=server_app, client_app=client_app, num_nodes=data.edges)
     name = "federated" if dp_mode == "off" else "federated-dp"
     final = curve[-1] if curve else {"accuracy": 0.0, "macro_f1": 0.0, "auc": 0.5}
+    sigma = _edge_sigma(partitions, config) if dp_mode == "local" else sigma_c
     return SettingResult(
         setting=name,
         target_epsilon=target_epsilon if dp_mode != "off" else None,
         metrics={k: final[k] for k in ("accuracy", "macro_f1", "auc")},
         curve=curve,
-        epsilon_per_edge=epsilons,
+        epsilon_per_edge=_edge_epsilons(recorder),
         noise_multiplier=None if dp_mode == "off" else sigma,
         seconds=round(time.perf_counter() - started, 2),
-        extra={"dp_mode": dp_mode, "status": recorder.status},
+        extra={
+            "dp_mode": dp_mode,
+            "status": recorder.status,
+            "rounds_trained": sum(1 for r in recorder.rounds if r.phase == "train"),
+            "refusals": _refusals(recorder),
+        },
     )
 
 
-def _calibrate_central(
-    target_epsilon: float, *, rounds: int, delta: float, accountant: Literal["prv", "rdp"]
-) -> float:
-    """σ_c of ``rounds`` client-level releases without amplification (q = 1) at the target."""
-    from client import calibrate_noise_multiplier
-
-    return float(
-        calibrate_noise_multiplier(
-            target_epsilon=target_epsilon,
-            sample_rate=1.0,
-            steps=rounds,
-            delta=delta,
-            accountant=accountant,
-        )
-    )
-
-
-def _edge_sigma(data: TaskData, overrides: dict[str, Any]) -> float:
+def _edge_sigma(partitions: list[TensorDataset], config: RunConfig) -> float:
     """Return the largest σ any edge trains with (smaller edges need more noise)."""
-    config = parse_run_config({}, overrides)
-    dp = dp_config(config)
+    dp = dp_config_from(config)
     if config.target_epsilon <= 0.0:
         return float(dp.noise_multiplier)
-    smallest = min(len(p) for p in data.partitions)
+    smallest = min(len(p) for p in partitions)
     calibrated: DPConfig = calibrated_dp_config(
         dp,
         target_epsilon=config.target_epsilon,
@@ -327,17 +370,15 @@ def _edge_epsilons(recorder: _Recorder) -> dict[str, float | None]:
     return dict(sorted(out.items()))
 
 
-def _dp(plan: Plan, *, enabled: bool, sigma: float = 0.0) -> DPConfig:
-    return DPConfig(
-        enabled=enabled,
-        noise_multiplier=sigma,
-        max_grad_norm=plan.max_grad_norm,
-        delta=plan.delta,
-        accountant=plan.accountant,
-        batch_size=plan.batch_size,
-        local_epochs=plan.local_epochs,
-        learning_rate=plan.learning_rate,
-    )
+def _refusals(recorder: _Recorder) -> list[dict[str, Any]]:
+    """Return the rounds in which edges refused to train, with the reason (budget, no data...)."""
+    return [
+        {"round": s.server_round, "error_code": row["error_code"], "reason": row["reason"]}
+        for s in recorder.rounds
+        if s.phase == "train"
+        for row in s.edges
+        if "error_code" in row
+    ]
 
 
 def run_central_setting(
@@ -355,35 +396,45 @@ def run_central_setting(
         ``central`` or ``central-dp``; a round is ``local-epochs`` epochs.
     """
     started = time.perf_counter()
-    pooled = data.pooled()
-    dp = _dp(plan, enabled=target_epsilon is not None, sigma=1.0)
+    private = target_epsilon is not None
+    config = plan.run_config(dp_mode="local" if private else "off", target_epsilon=target_epsilon)
+    learner = data.learner(config)
+    train = pooled(data.partitions(learner))
+    test = data.test(learner)
+    dp = dp_config_from(config)
     if target_epsilon is not None:
         dp = calibrated_dp_config(
-            dp, target_epsilon=target_epsilon, num_examples=len(pooled), rounds=plan.rounds
+            dp, target_epsilon=target_epsilon, num_examples=len(train), rounds=plan.rounds
         )
-    model = data.learner.new_model(plan.seed)
-    curve = [{"round": 0.0, **score(data.learner, model, data.test)}]
+    model = learner.new_model(config.seed)
+    curve = [{"round": 0.0, **score(learner, model, test)}]
     history: list[tuple[float, float, int]] = []
     for server_round in range(1, plan.rounds + 1):
-        _, steps = train_epochs(
-            model, pooled, learner=data.learner, dp=dp, seed=plan.seed * 7919 + server_round
+        seed = config.seed * 7919 + server_round
+        result = train_round(
+            model,
+            train,
+            learner=learner,
+            dp=dp,
+            seed=seed,
+            noise_generator=torch.Generator().manual_seed(seed ^ 0x5EED) if private else None,
         )
-        history.extend(steps)
-        curve.append({"round": float(server_round), **score(data.learner, model, data.test)})
+        history.extend(result.history)
+        curve.append({"round": float(server_round), **score(learner, model, test)})
         if progress is not None:
             progress(server_round, plan.rounds)
     epsilon: dict[str, float | None] = {}
-    if target_epsilon is not None:
-        spent = compute_epsilon(history, delta=plan.delta, accountant=dp.accountant)
+    if private:
+        spent = compute_epsilon(history, delta=dp.delta, accountant=dp.accountant)
         epsilon["central"] = _finite(float(spent))
     final = curve[-1]
     return SettingResult(
-        setting="central-dp" if target_epsilon is not None else "central",
+        setting="central-dp" if private else "central",
         target_epsilon=target_epsilon,
         metrics={k: final[k] for k in ("accuracy", "macro_f1", "auc")},
         curve=curve,
         epsilon_per_edge=epsilon,
-        noise_multiplier=dp.noise_multiplier if target_epsilon is not None else None,
+        noise_multiplier=dp.noise_multiplier if private else None,
         seconds=round(time.perf_counter() - started, 2),
     )
 
@@ -399,16 +450,19 @@ def run_local_only_setting(
         ``local-only``: metrics averaged over edges; ``extra["per_edge"]`` holds each.
     """
     started = time.perf_counter()
-    dp = _dp(plan, enabled=False).model_copy(
-        update={"local_epochs": plan.rounds * plan.local_epochs}
+    config = plan.run_config(dp_mode="off")
+    learner = data.learner(config)
+    test = data.test(learner)
+    dp = dp_config_from(config).model_copy(
+        update={"local_epochs": plan.rounds * config.local_epochs}
     )
     per_edge: list[dict[str, float]] = []
-    for index, part in enumerate(data.partitions):
-        model = data.learner.new_model(plan.seed)
-        train_epochs(model, part, learner=data.learner, dp=dp, seed=plan.seed * 104729 + index)
-        per_edge.append(score(data.learner, model, data.test))
+    for index, part in enumerate(data.partitions(learner)):
+        model = learner.new_model(config.seed)
+        train_round(model, part, learner=learner, dp=dp, seed=config.seed * 104729 + index)
+        per_edge.append(score(learner, model, test))
         if progress is not None:
-            progress(index + 1, len(data.partitions))
+            progress(index + 1, data.edges)
     mean = {k: float(np.mean([m[k] for m in per_edge])) for k in ("accuracy", "macro_f1", "auc")}
     return SettingResult(
         setting="local-only",

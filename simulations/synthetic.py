@@ -85,13 +85,16 @@ SMS_MARKETING_DAYS = 30
 SEPARATE_RATE = 0.5
 #: Share of logins of a device known by a login identifier that also carry the phone.
 LINK_RATE = 0.4
-#: Channel affinities: (browse/purchase weight, service-contact weight).
-_CHANNEL_AFFINITY: dict[str, tuple[float, float]] = {
-    "web": (1.0, 0.2),
-    "app": (1.2, 0.4),
-    "desk": (0.05, 1.5),
-    "sms": (0.1, 0.8),
-    "social": (0.3, 1.0),
+#: Channel roles: (browsing weight, purchase weight, service-contact weight). Every channel
+#: of a customer-service platform sells: agents place orders at the desk (代客下单), SMS
+#: carries short links to a shop, social channels run mini-program shops; browsing happens
+#: mostly on the web and in the app.
+_CHANNEL_AFFINITY: dict[str, tuple[float, float, float]] = {
+    "web": (1.0, 1.0, 0.2),
+    "app": (1.2, 1.2, 0.4),
+    "desk": (0.05, 0.5, 1.5),
+    "sms": (0.1, 0.5, 0.8),
+    "social": (0.3, 0.6, 1.0),
 }
 #: Notice version in force at the start, and the material renewal.
 NOTICE_VERSION = "2026-10"
@@ -332,6 +335,41 @@ def _consent_lines(
             yield from everywhere(purpose, renew)  # renews only a grant still in force
 
 
+def session_rate(user: User, day: int, config: PopulationConfig) -> float:
+    """Return the expected sessions of ``user`` on ``day`` (from the period start), all channels.
+
+    Interaction willingness sets the level, churn decays it over the period and the weekly
+    rhythm modulates it; sessions per day are Poisson with this mean.
+    """
+    decay = math.exp(-user.churn * 4.0 * day / config.days)
+    weekday = (config.start + timedelta(days=day)).astimezone(_CST).weekday()
+    return (0.15 + 1.6 * user.interaction) * decay * user.weekday_weights[weekday]
+
+
+def purchase_chance(user: User, channel: str) -> float:
+    """Probability that one session of ``user`` on ``channel`` contains a purchase."""
+    return min(1.0, 1.6 * _buy_propensity(user, channel)) * _CHECKOUT_RATE
+
+
+def _buy_propensity(user: User, channel: str) -> float:
+    purchase = _CHANNEL_AFFINITY[channel][1]
+    return min(0.9, 0.12 * purchase * user.purchasing_power * (1.0 + user.interaction))
+
+
+def device_weights(count: int) -> list[float]:
+    """Relative use of a user's ``count`` devices on one channel (the first is the main one)."""
+    return [2.0] + [1.0] * (count - 1)
+
+
+#: Share of carts that end in a purchase.
+_CHECKOUT_RATE = 0.65
+
+
+def session_moment(user: User, day: int, config: PopulationConfig) -> datetime:
+    """When ``user``'s sessions of ``day`` cluster: the active hour (China time) that day."""
+    return config.start + timedelta(days=day, hours=user.active_hour - 8)
+
+
 def _user_lines(
     user: User, config: PopulationConfig, rng: random.Random
 ) -> Iterator[dict[str, Any]]:
@@ -341,16 +379,13 @@ def _user_lines(
     # 2. Behaviour and messages, day by day (weekly rhythm, churn decay).
     seq = 0
     for day in range(config.days):
-        decay = math.exp(-user.churn * 4.0 * day / config.days)
-        weekday = (config.start + timedelta(days=day)).astimezone(_CST).weekday()
-        rate = (0.15 + 1.6 * user.interaction) * decay * user.weekday_weights[weekday]
-        for _ in range(_poisson(rng, rate)):
+        for _ in range(_poisson(rng, session_rate(user, day, config))):
             channel = rng.choices(CHANNELS, weights=user.channel_weights)[0]
             hour = (user.active_hour + rng.randint(-2, 2)) % 24
             moment = config.start + timedelta(days=day, hours=hour - 8, minutes=rng.randint(0, 59))
             category = rng.choices(CATEGORIES, weights=user.category_weights)[0]
             count = who.device_count(channel)
-            device = rng.choices(range(count), weights=[2.0] + [1.0] * (count - 1))[0]
+            device = rng.choices(range(count), weights=device_weights(count))[0]
             for line in _session(user, who, (channel, device), moment, category, rng, seq, config):
                 seq += 1
                 yield line
@@ -406,7 +441,7 @@ def _session(
     config: PopulationConfig,
 ) -> Iterator[dict[str, Any]]:
     channel, device = where
-    browse, service = _CHANNEL_AFFINITY[channel]
+    browse, _, service = _CHANNEL_AFFINITY[channel]
     session = f"{channel}-s-{user.index}-{seq}"
     customer = who.customer(channel, device)
     t = moment
@@ -435,10 +470,10 @@ def _session(
         yield event("page_view", category=category)
     if rng.random() < 0.5 * browse:
         yield event("search", category=category)
-    buy_p = min(0.9, 0.12 * browse * user.purchasing_power * (1.0 + user.interaction))
+    buy_p = _buy_propensity(user, channel)
     if rng.random() < buy_p * 1.6:
         yield event("add_to_cart", category=category)
-        if rng.random() < 0.65:
+        if rng.random() < _CHECKOUT_RATE:
             amount = round(rng.lognormvariate(4.3, 0.5) * user.purchasing_power, 2)
             if rng.random() < user.price_sensitivity * 0.6:
                 yield event("coupon_use", category=category)

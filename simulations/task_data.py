@@ -10,8 +10,15 @@ Behaviour task: event logs in the edge input schema (JSON lines or CSV; or a syn
 population) are split across edges by customer (each customer's lines go to one edge),
 ingested by the real edge code (``client.ingest_file``: validation, bad lines counted and
 quarantined with their line numbers, consent), and each edge builds its consented
-subjects' examples (``client.training``-style: one example per subject, 20 % of subjects
-held out by pseudonym hash). The held-out examples of all edges form the shared test set.
+subjects' examples with the fixed time split a deployed edge uses
+(``client.learning.store_source.behaviour_examples``: features before the cutoff, labels in
+the window after it, one example per subject, a share of subjects held out by pseudonym
+hash). The held-out examples of all edges form the shared test set. Event logs that hold no
+consent line at all (a public purchase log) are research data: every customer is treated as
+having agreed to model training, and the report says so.
+
+Each ``TaskData`` encodes its examples for whatever learner a setting's run config asks
+for (e.g. a smaller text vocabulary under DP), once per architecture.
 """
 
 from __future__ import annotations
@@ -28,19 +35,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
+from torch.utils.data import TensorDataset
 
 from client import EdgeStore, ingest_file
 from client.edge import init_edge, open_tenant_key
-from client.training import load_examples
-from models import Channel, SequenceExample, SequenceSpec
+from client.identity import IdentityResolver
+from client.learning.store_source import behaviour_examples, behaviour_learner
+from client.schemas import CustomerRef
+from models import Channel, RunConfig
+from models.behaviour import BehaviourExample
+from models.learners import Learner, TextLearner, text_config
 from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file
 
 from .datasets import TextDataset, mask_dataset, read_labeled_text
 from .errors import SimulationError
-from .learners import BehaviourLearner, TextLearner, subset
-from .runs import TaskData
+from .oracle import oracle_probabilities
 from .split import PartitionScheme, holdout_split, make_units, partition_units
-from .synthetic import CHANNELS, PopulationConfig, write_population
+from .synthetic import CHANNELS, PopulationConfig, make_users, write_population
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +98,9 @@ class DataSummary:
     label_histogram: dict[str, int] = field(default_factory=dict)
     entities_masked: dict[str, int] = field(default_factory=dict)
     ingest: dict[str, Any] = field(default_factory=dict)
+    cutoff: str | None = None
+    label_window_days: float | None = None
+    consent: str | None = None
 
 
 def _read_all(source: TextSource) -> TextDataset:
@@ -114,6 +129,81 @@ def _read_all(source: TextSource) -> TextDataset:
     )
 
 
+def subset(data: TensorDataset, indices: np.ndarray) -> TensorDataset:
+    """Return the rows ``indices`` of ``data`` as a new dataset."""
+    index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    return TensorDataset(*(t[index] for t in data.tensors))
+
+
+@dataclass
+class TextTask:
+    """The text task's data: masked texts, labels, edges' example indices, held-out indices.
+
+    Parameters
+    ----------
+    texts : list[str]
+        Every (masked) text.
+    labels : np.ndarray
+        Class index of each text.
+    parts : list[np.ndarray]
+        Each edge's training example indices.
+    test_indices : np.ndarray
+        The shared held-out example indices.
+    num_classes : int
+        Classes of the label (the text model's head size).
+    level : {"example", "user"}
+        What one DP-SGD example protects.
+    """
+
+    texts: list[str]
+    labels: np.ndarray
+    parts: list[np.ndarray]
+    test_indices: np.ndarray
+    num_classes: int
+    level: Literal["user", "example"] = "example"
+    task: Literal["behaviour", "text"] = "text"
+    _encoded: dict[tuple[int, int], TensorDataset] = field(default_factory=dict, repr=False)
+
+    @property
+    def edges(self) -> int:
+        """Number of edges."""
+        return len(self.parts)
+
+    def learner(self, config: RunConfig) -> Learner:
+        """Return the text model of ``config`` with one head (``label``) sized to the classes."""
+        return TextLearner(text_config(config, heads={"label": self.num_classes}))
+
+    def _all(self, learner: Learner) -> TensorDataset:
+        assert isinstance(learner, TextLearner)
+        key = (learner.config.vocabulary, learner.config.buckets)
+        if key not in self._encoded:
+            self._encoded[key] = learner.encode(self.texts, {"label": self.labels})
+        return self._encoded[key]
+
+    def partitions(self, learner: Learner) -> list[TensorDataset]:
+        """Each edge's training examples encoded for ``learner``."""
+        encoded = self._all(learner)
+        return [subset(encoded, part) for part in self.parts]
+
+    def holdouts(self, learner: Learner) -> list[TensorDataset] | None:
+        """Return ``None``: text edges evaluate on training data (the server scores the test)."""
+        del learner
+        return None
+
+    def test(self, learner: Learner) -> TensorDataset:
+        """The shared held-out set encoded for ``learner``."""
+        return subset(self._all(learner), self.test_indices)
+
+    def train_texts(self) -> tuple[list[str], np.ndarray]:
+        """Pooled training texts and labels (the centralized baselines)."""
+        indices = np.sort(np.concatenate(self.parts))
+        return [self.texts[i] for i in indices], self.labels[indices]
+
+    def test_texts(self) -> tuple[list[str], np.ndarray]:
+        """Held-out texts and labels."""
+        return [self.texts[i] for i in self.test_indices], self.labels[self.test_indices]
+
+
 def build_text_task(
     source: TextSource,
     *,
@@ -123,7 +213,7 @@ def build_text_task(
     seed: int,
     test_fraction: float = 0.2,
     progress: Progress | None = None,
-) -> tuple[TaskData, DataSummary]:
+) -> tuple[TextTask, DataSummary]:
     """Return the text task's partitions and held-out set, and a summary.
 
     Raises
@@ -155,20 +245,23 @@ def build_text_task(
         alpha=alpha,
         columns=columns,
     )
-    learner = TextLearner(num_classes=dataset.num_classes)
-    encoded = learner.encode(dataset.texts, dataset.labels)
-    partitions = [subset(encoded, units.examples(p)) for p in parts]
-    test = subset(encoded, units.examples(test_units))
+    task = TextTask(
+        texts=list(dataset.texts),
+        labels=np.asarray(dataset.labels, dtype=np.int64),
+        parts=[units.examples(p) for p in parts],
+        test_indices=units.examples(test_units),
+        num_classes=dataset.num_classes,
+        level="user" if units.grouped else "example",
+    )
     summary = DataSummary(
         examples=len(dataset),
-        train_examples=[len(p) for p in partitions],
-        test_examples=len(test),
+        train_examples=[len(p) for p in task.parts],
+        test_examples=len(task.test_indices),
         classes=list(dataset.label_names),
         label_histogram=dataset.label_histogram(),
         entities_masked=dict(dataset.entity_counts),
     )
-    level: Literal["example", "user"] = "example"
-    return TaskData(learner=learner, partitions=partitions, test=test, level=level), summary
+    return task, summary
 
 
 class _NoText:
@@ -270,6 +363,91 @@ def _partition_csv(sources: Sequence[Path], out_dir: Path, *, edges: int, seed: 
     return paths
 
 
+@dataclass
+class BehaviourTask:
+    """The behaviour task's data: each edge's training and held-out examples.
+
+    Parameters
+    ----------
+    train, holdout : list[list[BehaviourExample]]
+        Per edge.
+    oracle : dict[str, float]
+        Bayes-optimal P(purchase) per held-out pseudonym (synthetic data only).
+    """
+
+    train: list[list[BehaviourExample]]
+    holdout: list[list[BehaviourExample]]
+    oracle: dict[str, float] = field(default_factory=dict)
+    level: Literal["user", "example"] = "user"
+    task: Literal["behaviour", "text"] = "behaviour"
+    _encoded: dict[tuple[int, int], tuple[list[TensorDataset], list[TensorDataset]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def edges(self) -> int:
+        """Number of edges."""
+        return len(self.train)
+
+    def learner(self, config: RunConfig) -> Learner:
+        """Return the behaviour model of ``config``."""
+        return behaviour_learner(config)
+
+    def _both(self, learner: Learner) -> tuple[list[TensorDataset], list[TensorDataset]]:
+        from models.learners import BehaviourLearner
+
+        assert isinstance(learner, BehaviourLearner)
+        key = (learner.config.hidden, learner.config.sequence)
+        if key not in self._encoded:
+            self._encoded[key] = (
+                [learner.encode(e) for e in self.train],
+                [learner.encode(e) for e in self.holdout],
+            )
+        return self._encoded[key]
+
+    def partitions(self, learner: Learner) -> list[TensorDataset]:
+        """Each edge's training examples."""
+        return self._both(learner)[0]
+
+    def holdouts(self, learner: Learner) -> list[TensorDataset] | None:
+        """Each edge's own held-out subjects (their union is the test set)."""
+        return self._both(learner)[1]
+
+    def test(self, learner: Learner) -> TensorDataset:
+        """All edges' held-out examples."""
+        from .runs import pooled
+
+        return pooled(self._both(learner)[1])
+
+    def held_out(self) -> list[BehaviourExample]:
+        """All held-out examples, in test-set order."""
+        return [e for part in self.holdout for e in part]
+
+    def pooled_train(self) -> list[BehaviourExample]:
+        """All training examples."""
+        return [e for part in self.train for e in part]
+
+
+def _time_range(edge_dirs: Sequence[Path]) -> tuple[float, float] | None:
+    ranges = []
+    for edge_dir in edge_dirs:
+        with EdgeStore.for_edge_dir(edge_dir) as store:
+            found = store.event_time_range()
+            if found is not None:
+                ranges.append(found)
+    if not ranges:
+        return None
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def _has_consents(edge_dirs: Sequence[Path]) -> bool:
+    for edge_dir in edge_dirs:
+        with EdgeStore.for_edge_dir(edge_dir) as store:
+            if store.count("consents"):
+                return True
+    return False
+
+
 def build_behaviour_task(
     *,
     work: Path,
@@ -277,34 +455,56 @@ def build_behaviour_task(
     users: int,
     edges: int,
     seed: int,
+    config: RunConfig,
     progress: Progress | None = None,
-) -> tuple[TaskData, DataSummary]:
-    """Return the behaviour task's partitions (edge-built examples) and held-out set.
+) -> tuple[BehaviourTask, DataSummary]:
+    """Return the behaviour task's per-edge examples (built by edge code) and a summary.
+
+    Parameters
+    ----------
+    work : Path
+        Scratch directory (recreated): input parts, edge directories, the tenant key.
+    datasets : Sequence[Path]
+        Event logs in the edge input schema; empty generates a synthetic population.
+    users : int
+        Synthetic users (no datasets).
+    edges : int
+        Edges the customers are split over.
+    seed : int
+        Seed of the population and of the split.
+    config : RunConfig
+        Gives ``cutoff`` (``None``: the last event time minus the label window),
+        ``label_window_days`` and ``holdout_fraction``.
+    progress : Callable or None
+        Called with ``("edges", done, total)``.
+
+    Returns
+    -------
+    tuple[BehaviourTask, DataSummary]
+        The examples and what went into them.
 
     Raises
     ------
     SimulationError
-        If the input is missing or an edge ends up without training examples.
+        If the input is missing, the cutoff leaves no history or no label window, or an
+        edge ends up without training examples.
     """
     # 1. Input: the event logs, or a synthetic population.
     if work.exists():
         shutil.rmtree(work)
-    at = datetime.now(UTC)
+    population: PopulationConfig | None = None
     if not datasets:
         population = PopulationConfig(users=users, days=30, seed=seed)
         write_population(population, work / "input")
         sources = [work / "input" / f"{c}.jsonl" for c in CHANNELS]
-        at = population.end + timedelta(days=1)
     else:
         sources = list(datasets)
-    # 2. Partition by customer, ingest on each edge, build consented examples.
+    # 2. Partition by customer and ingest on each edge (the edge validates and keys).
     parts = partition_event_logs(sources, work / "parts", edges=edges, seed=seed)
     key = work / "tenant.key"
     create_key_file(key)
-    spec = SequenceSpec()
-    train: list[list[SequenceExample]] = []
-    test: list[SequenceExample] = []
     summary = DataSummary()
+    edge_dirs: list[Path] = []
     for i, part in enumerate(parts):
         edge_dir = work / "edges" / f"edge-{i:04d}"
         init_edge(edge_dir=edge_dir, name=f"edge-{i:04d}", channel=Channel.APP, tenant_key=key)
@@ -314,32 +514,91 @@ def build_behaviour_task(
                 path=part,
                 pseudonymizer=Pseudonymizer(open_tenant_key(store)),
                 detector=_NoText(),
-                now=at,
+                now=population.end if population is not None else datetime.now(UTC),
             )
-            examples = load_examples(store, at=at, spec=spec)
         summary.ingest[edge_dir.name] = {
             "lines": report.lines,
             "rejected": sum(report.rejected.values()),
             "errors": list(report.errors),
         }
-        if not examples.train:
-            raise SimulationError(
-                f"edge-{i:04d} has no training examples ({examples.subjects_included} "
-                "consenting subjects); use fewer edges or more users"
+        edge_dirs.append(edge_dir)
+    # 3. The time split: cutoff and round time.
+    span = _time_range(edge_dirs)
+    if span is None:
+        raise SimulationError("the event logs hold no valid event (see data.ingest)")
+    window = timedelta(days=config.label_window_days)
+    if config.cutoff is not None:
+        cutoff = config.cutoff
+        at = cutoff + window
+    else:
+        at = population.end if population is not None else datetime.fromtimestamp(span[1], UTC)
+        cutoff = at - window
+    first, last = (datetime.fromtimestamp(t, UTC) for t in span)
+    if cutoff <= first:
+        raise SimulationError(
+            f"--cutoff {cutoff.isoformat()} is not after the first event ({first.isoformat()}): "
+            "no history to learn from"
+        )
+    if cutoff >= last:
+        raise SimulationError(
+            f"--cutoff {cutoff.isoformat()} is not before the last event ({last.isoformat()}): "
+            "the label window holds no event"
+        )
+    consented = _has_consents(edge_dirs)
+    split_config = config.model_copy(update={"cutoff": cutoff})
+    # 4. Each edge builds its consented subjects' examples.
+    train: list[list[BehaviourExample]] = []
+    holdout: list[list[BehaviourExample]] = []
+    for i, edge_dir in enumerate(edge_dirs):
+        with EdgeStore.for_edge_dir(edge_dir) as store:
+            split = behaviour_examples(
+                store, config=split_config, at=at, assume_consent=not consented
             )
-        train.append(examples.train)
-        test.extend(examples.holdout)
+        if not split.train:
+            raise SimulationError(
+                f"{edge_dir.name} has no training examples ({split.subjects_included} "
+                "consenting subjects with history before the cutoff); use fewer edges or "
+                "more customers"
+            )
+        train.append(split.train)
+        holdout.append(split.holdout)
         if progress is not None:
-            progress("edges", i + 1, len(parts))
-    if not test:
-        raise SimulationError("no held-out subjects: use more users")
-    learner = BehaviourLearner(max_len=spec.max_len)
-    partitions = [learner.encode(p) for p in train]
-    test_set = learner.encode(test)
-    summary.examples = sum(len(p) for p in train) + len(test)
-    summary.train_examples = [len(p) for p in partitions]
-    summary.test_examples = len(test_set)
+            progress("edges", i + 1, len(edge_dirs))
+    task = BehaviourTask(train=train, holdout=holdout)
+    if not task.held_out():
+        raise SimulationError("no held-out subjects: use more customers")
+    # 5. The oracle of a synthetic population (its latent purchase rates).
+    if population is not None:
+        task.oracle = _oracle(population, key, cutoff=cutoff, end=cutoff + window)
+    examples = task.pooled_train() + task.held_out()
+    positives = int(sum(e.purchase for e in examples))
+    summary.examples = len(examples)
+    summary.train_examples = [len(p) for p in train]
+    summary.test_examples = len(task.held_out())
     summary.classes = ["no purchase", "purchase"]
-    positives = int(sum(e.purchase for p in train for e in p) + sum(e.purchase for e in test))
-    summary.label_histogram = {"no purchase": summary.examples - positives, "purchase": positives}
-    return TaskData(learner=learner, partitions=partitions, test=test_set, level="user"), summary
+    summary.label_histogram = {"no purchase": len(examples) - positives, "purchase": positives}
+    summary.cutoff = cutoff.isoformat()
+    summary.label_window_days = config.label_window_days
+    summary.consent = (
+        "recorded (model_training consent at the cutoff window's end)"
+        if consented
+        else "assumed: the event logs hold no consent records, so every customer is treated "
+        "as having agreed to model training (research data)"
+    )
+    return task, summary
+
+
+def _oracle(
+    population: PopulationConfig, key: Path, *, cutoff: datetime, end: datetime
+) -> dict[str, float]:
+    """Bayes-optimal purchase probabilities of every pseudonym of the synthetic population."""
+    from privacy import load_key_file
+
+    resolver = IdentityResolver(Pseudonymizer(load_key_file(key)))
+
+    def pseudonym_of(customer: dict[str, str]) -> str | None:
+        return resolver.resolve(CustomerRef.model_validate(customer)).subject
+
+    return oracle_probabilities(
+        make_users(population), population, pseudonym_of=pseudonym_of, start=cutoff, end=end
+    )

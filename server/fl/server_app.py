@@ -1,7 +1,8 @@
 """The Flower ``ServerApp``: FedAvg of the behaviour model over the edges, recorded.
 
-The run config is parsed once into ``models.RunConfig``. The initial global model is a
-``BehaviourGRU`` initialised from the run's ``seed``. ``dp-mode`` picks the aggregating
+The run config is parsed once into ``models.RunConfig``. The initial global model is the
+run's task model (``models.initial_weights``: the behaviour model by default) initialised
+from the run's ``seed``. ``dp-mode`` picks the aggregating
 strategy (``server.fl.central_dp``): plain FedAvg over the edges' DP-SGD updates, or FedAvg
 inside Flower's client-side fixed-clipping DP wrapper with its accountant. When
 ``database-url`` is set, the run, each aggregated round (with one row per edge, and the
@@ -23,14 +24,15 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.exception import PrivacyBudgetExhausted
 from flwr.serverapp.strategy import Result
 
-from models import BehaviourGRU, RunConfig, get_weights, parse_run_config
+from models import RunConfig, initial_weights, parse_run_config
 
 from .central_dp import build_strategy
 from .strategy import ProfileStrategy, RoundSummary
 
 logger = logging.getLogger(__name__)
 
-#: Model name under which runs are recorded (the edges' ledger uses the same name).
+#: Model name a run is recorded under when its config names no task (the edges' ledger
+#: uses the task name: ``behaviour`` or ``text``).
 MODEL_NAME = "behaviour"
 
 RunStatus = Literal["completed", "failed", "budget_exhausted"]
@@ -77,7 +79,7 @@ class DatabaseRunRecorder:
         with Session(self._engine) as session:
             self.run_id = start_run(
                 session=session,
-                model=MODEL_NAME,
+                model=str(config.get("task") or MODEL_NAME),
                 config=config,
                 num_rounds=num_rounds,
                 started_at=self._clock(),
@@ -125,11 +127,10 @@ def database_recorder(config: RunConfig) -> RunRecorder | None:
     return DatabaseRunRecorder(config.database_url) if config.database_url else None
 
 
-def initial_arrays(seed: int) -> ArrayRecord:
-    """Return the initial global model's named parameters, determined by ``seed``."""
-    model = BehaviourGRU.from_seed(seed)
+def initial_arrays(config: RunConfig) -> ArrayRecord:
+    """Return the initial global model's named parameters (the run's task, from ``seed``)."""
     return ArrayRecord(
-        {name: Array(np.ascontiguousarray(v)) for name, v in get_weights(model).items()}
+        {name: Array(np.ascontiguousarray(v)) for name, v in initial_weights(config).items()}
     )
 
 
@@ -160,8 +161,8 @@ def run_federated(
     run_id : int
         Flower run id (recorded with the configuration).
     initial : ArrayRecord or None
-        Initial global model; ``BehaviourGRU`` from ``config.seed`` when ``None``
-        (simulations pass other model families, e.g. the text model).
+        Initial global model; the run's task model from ``config.seed`` when ``None``
+        (simulations pass models sized to their data, e.g. a text head per class).
     evaluate_fn : Callable[[int, ArrayRecord], MetricRecord | None] or None
         Server-side evaluation of the global model after each round (Flower's
         ``evaluate_fn``; simulations score a shared held-out set with it).
@@ -181,7 +182,8 @@ def run_federated(
         server_momentum=config.server_momentum,
     )
     # 2. Record the start (the DB URL itself is not recorded).
-    recorded = config.model_dump(exclude={"database_url", "data_dir"}) | {"flwr-run-id": run_id}
+    recorded = config.model_dump(mode="json", exclude={"database_url", "data_dir"})
+    recorded["flwr-run-id"] = run_id
     if recorder is not None:
         recorder.start(config=recorded, num_rounds=config.num_server_rounds)
     # 3. Federated rounds, until done or a privacy budget stops them.
@@ -190,7 +192,7 @@ def run_federated(
         try:
             result = strategy.start(
                 grid=grid,
-                initial_arrays=initial if initial is not None else initial_arrays(config.seed),
+                initial_arrays=initial if initial is not None else initial_arrays(config),
                 num_rounds=config.num_server_rounds,
                 evaluate_fn=evaluate_fn,
             )
@@ -209,7 +211,7 @@ def run_federated(
         if recorder is not None:
             recorder.finish(status=status)
     if not result.arrays:
-        result.arrays = initial if initial is not None else initial_arrays(config.seed)
+        result.arrays = initial if initial is not None else initial_arrays(config)
     return result
 
 

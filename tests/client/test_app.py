@@ -18,18 +18,12 @@ from client.app import (
     ERROR_NO_EXAMPLES,
     build_client_app,
 )
+from client.learning.store_source import behaviour_examples
 from client.ledger import read_ledger
 from client.scoring import model_quality
 from client.store import EdgeStore
-from client.training import load_examples
 from consent import ConsentStatus
-from models import (
-    EDGE_INFO_KEY,
-    METRICS_KEY,
-    BehaviourGRU,
-    SequenceSpec,
-    get_weights,
-)
+from models import EDGE_INFO_KEY, METRICS_KEY, RunConfig, initial_weights
 from privacy import compute_epsilon
 
 from .training_factories import (
@@ -55,6 +49,14 @@ EVAL_METRICS = {"num-examples", "eval-loss", "eval-auc", "eval-accuracy"}
 FAST = {"batch-size": 8, "accountant": "rdp"}
 
 
+def _weights() -> dict[str, Any]:
+    return initial_weights(RunConfig())
+
+
+def _train_examples(store: EdgeStore) -> int:
+    return len(behaviour_examples(store, config=RunConfig(), at=NOW).train)
+
+
 class Clock:
     def __init__(self, at: datetime) -> None:
         self.at = at
@@ -72,7 +74,7 @@ def _send(
     weights: dict[str, Any] | None = None,
     **context: Any,
 ) -> Message:
-    weights = weights if weights is not None else get_weights(BehaviourGRU.from_seed(0))
+    weights = weights if weights is not None else _weights()
     content = (
         train_content(weights, server_round=server_round)
         if message_type != "query"
@@ -92,7 +94,7 @@ def _metrics(reply: Message) -> dict[str, float]:
 def test_train_reply_carries_weights_metrics_and_edge_info(tmp_path: Path) -> None:
     make_edge(tmp_path, subjects=24, consenting=range(18), name="web-1", channel="web")
     app = build_client_app(FAST, clock=Clock(NOW))
-    sent = get_weights(BehaviourGRU.from_seed(0))
+    sent = _weights()
 
     reply = _send(app, tmp_path, "train", weights=sent)
 
@@ -107,7 +109,7 @@ def test_train_reply_carries_weights_metrics_and_edge_info(tmp_path: Path) -> No
     with EdgeStore.for_edge_dir(tmp_path) as store:
         assert store.load_global_model("behaviour")[0] == 1  # type: ignore[index]
         assert len(read_ledger(store, "behaviour").releases) == 1  # type: ignore[union-attr]
-        expected_examples = len(load_examples(store, at=NOW, spec=SequenceSpec()).train)
+        expected_examples = _train_examples(store)
     assert metrics["num-examples"] == metrics["examples-trained"] == expected_examples
 
 
@@ -132,7 +134,7 @@ def test_train_two_rounds_epsilon_grows_and_equals_opacus_accountant(tmp_path: P
 def test_train_budget_stops_before_exceeding_and_ledger_never_shows_more(tmp_path: Path) -> None:
     make_edge(tmp_path, subjects=30)
     with EdgeStore.for_edge_dir(tmp_path) as store:
-        n = len(load_examples(store, at=NOW, spec=SequenceSpec()).train)
+        n = _train_examples(store)
     q = 1 / -(-n // 8)
     one = compute_epsilon([(1.0, q, round(1 / q))], delta=1e-5, accountant="rdp")
     two = compute_epsilon([(1.0, q, round(1 / q))] * 2, delta=1e-5, accountant="rdp")
@@ -249,7 +251,8 @@ def test_evaluate_saves_global_model_and_reports_metrics(tmp_path: Path) -> None
         assert store.ledger_models() == []  # evaluation spends no privacy budget
         quality = model_quality(store)
     assert quality is not None and quality.server_round == 4
-    assert quality.purchase_auc == metrics["eval-auc"]
+    assert quality.head_aucs["purchase"] == metrics["eval-auc"]
+    assert set(quality.head_aucs) == {"purchase", "escalation"}
     assert quality.num_examples == metrics["num-examples"]
 
 
@@ -287,7 +290,7 @@ def _send_clipped(
     app: Any, edge_dir: Path, *, clipping_norm: float | None, server_round: int = 1, **context: Any
 ) -> tuple[Message, dict[str, Any]]:
     """A train message as Flower's client-side fixed-clipping wrapper sends it."""
-    sent = get_weights(BehaviourGRU.from_seed(0))
+    sent = _weights()
     content = train_content(sent, server_round=server_round)
     if clipping_norm is not None:
         content.config_records["config"]["clipping_norm"] = clipping_norm
@@ -402,3 +405,33 @@ def test_bad_dp_mode_is_an_error_reply(tmp_path: Path) -> None:
     )
 
     assert reply.has_error() and "dp_mode" in reply.error.reason
+
+
+def test_text_task_on_an_edge_store_is_an_error_reply_saying_why(tmp_path: Path) -> None:
+    make_edge(tmp_path, subjects=5)
+    text = initial_weights(RunConfig(task="text", text_vocabulary=10))
+
+    reply = _send(
+        build_client_app(FAST | {"task": "text", "text-vocabulary": 10}),
+        tmp_path,
+        "train",
+        weights=text,
+    )
+
+    assert reply.has_error() and reply.error.code == ERROR_NO_EXAMPLES
+    assert "labelled messages" in reply.error.reason
+
+
+def test_fixed_cutoff_uses_only_history_before_it(tmp_path: Path) -> None:
+    make_edge(tmp_path, subjects=30)
+    early = (NOW - timedelta(days=45)).isoformat()
+    app = build_client_app(FAST | {"cutoff": early}, clock=Clock(NOW))
+
+    metrics = _metrics(_send(app, tmp_path, "train"))
+
+    config = RunConfig(cutoff=NOW - timedelta(days=45))
+    with EdgeStore.for_edge_dir(tmp_path) as store:
+        split = behaviour_examples(store, config=config, at=NOW)
+        default = _train_examples(store)
+    assert split.cutoff == NOW - timedelta(days=45)
+    assert metrics["examples-trained"] == len(split.train) < default + 1

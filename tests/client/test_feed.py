@@ -19,9 +19,9 @@ import server.tables as _tables  # noqa: F401  (registers the tables)
 from client.config import ClientSettings
 from client.feed import CURSOR_KEY, apply_events, sync_subject_events
 from client.ingest import ingest_file
+from client.learning.store_source import consented_subjects
 from client.profile import build_profiles
 from client.store import EdgeStore
-from client.training import consented_subjects
 from client.uploader import EdgeUploader
 from consent import (
     ConsentEvent,
@@ -77,11 +77,15 @@ class Server:
 
     def transport(self) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:
-            answer = self.client.request(request.method, str(request.url.copy_with(
-                scheme="http", host="testserver", port=None)), headers=dict(request.headers),
-                content=request.content)
-            return httpx.Response(answer.status_code, headers=answer.headers,
-                                  content=answer.content)
+            answer = self.client.request(
+                request.method,
+                str(request.url.copy_with(scheme="http", host="testserver", port=None)),
+                headers=dict(request.headers),
+                content=request.content,
+            )
+            return httpx.Response(
+                answer.status_code, headers=answer.headers, content=answer.content
+            )
 
         return httpx.MockTransport(handle)
 
@@ -91,14 +95,23 @@ class Server:
             audit = DatabaseAuditSink(session)
             body = DataSubjectRequestCreate(subject=subject, request_type=kind, **extra)
             at = NOW + timedelta(days=1)
-            rid = create_request(session=session, principal=ALICE, body=body,
-                                 catalogue=CATALOGUE, audit=audit, at=at).id
+            rid = create_request(
+                session=session, principal=ALICE, body=body, catalogue=CATALOGUE, audit=audit, at=at
+            ).id
             verify_request(session=session, request_id=rid, principal=ALICE, audit=audit, at=at)
             for officer in (ALICE, BOB)[: 2 if kind is RequestType.ERASE else 1]:
-                approve_request(session=session, request_id=rid, principal=officer,
-                                audit=audit, at=at)
-            execute_request(session=session, request_id=rid, principal=BOB, catalogue=CATALOGUE,
-                            audit=audit, signing_key=SIGNING, at=at)
+                approve_request(
+                    session=session, request_id=rid, principal=officer, audit=audit, at=at
+                )
+            execute_request(
+                session=session,
+                request_id=rid,
+                principal=BOB,
+                catalogue=CATALOGUE,
+                audit=audit,
+                signing_key=SIGNING,
+                at=at,
+            )
 
 
 @pytest.fixture()
@@ -114,8 +127,9 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> ClientSettings:
-    return ClientSettings(edge_dir=tmp_path / "edge", server_url="http://testserver",
-                          upload_purposes=PURPOSES)
+    return ClientSettings(
+        edge_dir=tmp_path / "edge", server_url="http://testserver", upload_purposes=PURPOSES
+    )
 
 
 @pytest.fixture()
@@ -127,8 +141,9 @@ def store(settings: ClientSettings, tmp_path: Path, server: Server) -> Iterator[
             rows.append(consent_line(f"c-{i}-{purpose}", phone=phone, purpose=purpose))
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     with EdgeStore.for_edge_dir(settings.edge_dir) as s:
-        ingest_file(store=s, path=path, pseudonymizer=Pseudonymizer(KEY),
-                    detector=FakeScrubber(), now=NOW)
+        ingest_file(
+            store=s, path=path, pseudonymizer=Pseudonymizer(KEY), detector=FakeScrubber(), now=NOW
+        )
         build_profiles(store=s, now=NOW)
         with EdgeUploader(store=s, settings=settings, transport=server.transport()) as up:
             up.register("app-feed", "app", ENROLLMENT_TOKEN)
@@ -143,8 +158,9 @@ def _rows_naming(store: EdgeStore, subject: str) -> int:
     for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
         columns = [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]
         if "subject" in columns:
-            total += db.execute(f'SELECT COUNT(*) FROM "{table}" WHERE subject = ?',
-                                (subject,)).fetchone()[0]
+            total += db.execute(
+                f'SELECT COUNT(*) FROM "{table}" WHERE subject = ?', (subject,)
+            ).fetchone()[0]
     return total
 
 
@@ -187,17 +203,21 @@ def test_restriction_stops_training_and_uploads_until_lifted(
     assert lifted.lifted == 1
     assert consented_subjects(store, at=later) == ([A, B], 0)
     assert store.consent_states()[B].granted_purposes(later) == {
-        Purpose.PERSONALIZED_SERVICE, Purpose.MODEL_TRAINING}
+        Purpose.PERSONALIZED_SERVICE,
+        Purpose.MODEL_TRAINING,
+    }
 
 
 def test_rectified_field_is_deleted_locally_and_never_uploaded_again(
     store: EdgeStore, settings: ClientSettings, server: Server
 ) -> None:
-    name = next(f.field for f in store.profile_fields(subject=A)
-                if isinstance(CATALOGUE.by_name[f.field].value_problems(True), list)
-                and not CATALOGUE.by_name[f.field].value_problems(True))
-    server.run_request(A, RequestType.RECTIFY,
-                       rectification=Rectification(field=name, delete=True))
+    name = next(
+        f.field
+        for f in store.profile_fields(subject=A)
+        if isinstance(CATALOGUE.by_name[f.field].value_problems(True), list)
+        and not CATALOGUE.by_name[f.field].value_problems(True)
+    )
+    server.run_request(A, RequestType.RECTIFY, rectification=Rectification(field=name, delete=True))
 
     report = sync_subject_events(store=store, settings=settings, transport=server.transport())
 
@@ -214,18 +234,33 @@ def test_rectified_field_is_deleted_locally_and_never_uploaded_again(
 def test_withdrawal_recorded_elsewhere_reaches_the_edge(
     store: EdgeStore, settings: ClientSettings, server: Server
 ) -> None:
-    withdrawal = ConsentEvent(subject=A, purpose=Purpose.MODEL_TRAINING,
-                              status=ConsentStatus.WITHDRAWN, occurred_at=NOW + timedelta(hours=1),
-                              notice_version="2026-10", channel="self-service")
+    withdrawal = ConsentEvent(
+        subject=A,
+        purpose=Purpose.MODEL_TRAINING,
+        status=ConsentStatus.WITHDRAWN,
+        occurred_at=NOW + timedelta(hours=1),
+        notice_version="2026-10",
+        channel="self-service",
+    )
     with Session(server.engine) as session:
         # A withdrawal sent through another channel (another edge here; self-service alike).
         credential = register_edge(
-            session=session, registration=EdgeRegistration(name="web-x", channel=Channel.WEB),
-            actor="admin", role="admin", audit=DatabaseAuditSink(session), at=NOW)
+            session=session,
+            registration=EdgeRegistration(name="web-x", channel=Channel.WEB),
+            actor="admin",
+            role="admin",
+            audit=DatabaseAuditSink(session),
+            at=NOW,
+        )
         other = Principal(role=Role.EDGE, edge_id=credential.edge_id, channel="web")
-        record_consents(session=session, events=[withdrawal], principal=other,
-                        catalogue=CATALOGUE, audit=DatabaseAuditSink(session),
-                        at=NOW + timedelta(hours=1))
+        record_consents(
+            session=session,
+            events=[withdrawal],
+            principal=other,
+            catalogue=CATALOGUE,
+            audit=DatabaseAuditSink(session),
+            at=NOW + timedelta(hours=1),
+        )
 
     report = sync_subject_events(store=store, settings=settings, transport=server.transport())
 
@@ -237,8 +272,12 @@ def test_withdrawal_recorded_elsewhere_reaches_the_edge(
 def test_apply_events_ignores_erasures_of_unknown_subjects(store: EdgeStore) -> None:
     salt = "11" * 16
     stranger = "ps_" + "ef" * 32
-    event = SubjectEventWire(kind=SubjectEventKind.ERASURE, occurred_at=NOW,
-                             subject_hash=erasure_hash(salt, stranger), hash_salt=salt)
+    event = SubjectEventWire(
+        kind=SubjectEventKind.ERASURE,
+        occurred_at=NOW,
+        subject_hash=erasure_hash(salt, stranger),
+        hash_salt=salt,
+    )
 
     report = apply_events(store, [event])
 

@@ -7,12 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from models import BehaviourGRU, get_weights, set_weights
+from models import BehaviourModel, BehaviourModelConfig, get_weights, set_weights
 from models.weights import weights_from_bytes, weights_to_bytes
+
+NF = 5
+GRU = BehaviourModelConfig(num_features=NF, hidden=3, sequence=4, embed_dim=2)
 
 
 def test_get_weights_named_parameters_once_in_stable_order() -> None:
-    model = BehaviourGRU()
+    model = BehaviourModel(GRU)
 
     weights = get_weights(model)
 
@@ -20,38 +23,46 @@ def test_get_weights_named_parameters_once_in_stable_order() -> None:
     assert "gru.weight_ih_l0" in weights
     assert not any(".l0." in name for name in weights)  # DPGRU's duplicate names dropped
     assert len(model.state_dict()) > len(weights)
+    assert "center" not in weights and "scale" not in weights  # buffers are not exchanged
 
 
 def test_get_weights_returns_copies() -> None:
-    model = BehaviourGRU()
+    model = BehaviourModel(GRU)
     weights = get_weights(model)
 
-    weights["purchase_head.bias"][:] = 42.0
+    weights["heads.bias"][:] = 42.0
 
-    assert float(model.purchase_head.bias) != 42.0
+    assert float(model.heads.bias.detach()[0]) != 42.0
 
 
 def test_set_weights_roundtrip_between_models() -> None:
-    source, target = BehaviourGRU.from_seed(1), BehaviourGRU.from_seed(2)
+    source, target = BehaviourModel.from_seed(1, GRU), BehaviourModel.from_seed(2, GRU)
+    inputs = (
+        torch.arange(NF, dtype=torch.float32)[None, :],
+        torch.tensor([[1, 2, 3]]),
+        torch.tensor([3]),
+    )
+    assert not torch.equal(source(*inputs).purchase, target(*inputs).purchase)
 
     set_weights(target, get_weights(source))
 
-    tokens, lengths = torch.tensor([[1, 2, 3]]), torch.tensor([3])
-    assert torch.equal(source(tokens, lengths).purchase, target(tokens, lengths).purchase)
+    assert torch.equal(source(*inputs).purchase, target(*inputs).purchase)
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda w: w.pop("purchase_head.bias"), "missing"),
+        (lambda w: w.pop("heads.bias"), "missing"),
         (lambda w: w.update({"extra": np.zeros(1)}), "unexpected"),
-        (lambda w: w.update({"purchase_head.bias": np.zeros(3)}), "wrong shape"),
+        (lambda w: w.update({"heads.bias": np.zeros(3)}), "wrong shape"),
+        (lambda w: w.update({"gru.weight_hh_l0": np.zeros((4, 4))}), "wrong shape"),
+        (lambda w: w.update({"hidden.weight": np.zeros((3, NF + 1))}), "wrong shape"),
     ],
 )
 def test_set_weights_mismatch_raises_and_changes_nothing(mutate, message: str) -> None:
-    model = BehaviourGRU.from_seed(0)
+    model = BehaviourModel.from_seed(0, GRU)
     before = get_weights(model)
-    weights = get_weights(BehaviourGRU.from_seed(5))
+    weights = get_weights(BehaviourModel.from_seed(5, GRU))
     mutate(weights)
 
     with pytest.raises(ValueError, match=message):
@@ -59,6 +70,16 @@ def test_set_weights_mismatch_raises_and_changes_nothing(mutate, message: str) -
 
     after = get_weights(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_set_weights_keeps_the_parameter_dtype() -> None:
+    model = nn.Linear(2, 1)
+    weights = {"weight": np.array([[0.5, -1.5]], dtype=np.float64), "bias": np.array([2.0])}
+
+    set_weights(model, weights)
+
+    assert model.weight.dtype == torch.float32
+    assert model.weight.tolist() == [[0.5, -1.5]] and model.bias.tolist() == [2.0]
 
 
 def test_weights_bytes_roundtrip_keeps_order_dtype_and_values() -> None:

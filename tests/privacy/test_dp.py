@@ -1,4 +1,4 @@
-"""White-box tests of the DP-SGD mechanism on the behaviour GRU (Opacus hooks mode)."""
+"""White-box tests of the DP-SGD mechanism on the behaviour model's GRU path (hooks mode)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,39 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from models import BehaviourGRU, BehaviourModelConfig, SequenceExample, get_weights
-from models.behaviour import batch_examples, behaviour_loss
+from models import (
+    BEHAVIOUR_FEATURES,
+    BehaviourExample,
+    BehaviourModel,
+    BehaviourModelConfig,
+    get_weights,
+)
+from models.behaviour import BehaviourBatch, batch_examples, behaviour_loss
+from models.sequences import VOCAB_SIZE
 from privacy import DPConfig, DPTrainer
 
 MAX_LEN = 6
 LR = 1.0
+NF = len(BEHAVIOUR_FEATURES)  # the fixed input scaling is part of the model under test
+#: The sequence (GRU, Opacus RNNLinear cells) path, small enough for hand clipping.
+GRU = BehaviourModelConfig(sequence=12, embed_dim=8)
+#: About 10k parameters, for the noise statistics.
+BIG_GRU = BehaviourModelConfig(sequence=48, embed_dim=8)
 
 
-def _examples(n: int) -> list[SequenceExample]:
+def _examples(n: int) -> list[BehaviourExample]:
     rng = np.random.default_rng(0)
     return [
-        SequenceExample(
+        BehaviourExample(
             f"ps_{i:064x}",
-            tuple(int(t) for t in rng.integers(1, 100, size=int(rng.integers(1, MAX_LEN + 1)))),
+            tuple(float(v) for v in rng.lognormal(1.0, 1.5, size=NF)),
+            # example 1 has an empty history: its GRU summary is zero
+            tuple(
+                int(t)
+                for t in rng.integers(
+                    1, VOCAB_SIZE, size=0 if i == 1 else int(rng.integers(1, MAX_LEN + 1))
+                )
+            ),
             float(i % 2),
             float(i % 3 == 0),
             None if i % 4 == 0 else int(i % 9),
@@ -31,8 +50,12 @@ def _examples(n: int) -> list[SequenceExample]:
     ]
 
 
-def _dataset(examples: list[SequenceExample]) -> TensorDataset:
-    return TensorDataset(*batch_examples(examples, max_len=MAX_LEN))
+def _batch(examples: list[BehaviourExample]) -> BehaviourBatch:
+    return batch_examples(examples, num_features=NF, max_len=MAX_LEN)
+
+
+def _dataset(examples: list[BehaviourExample]) -> TensorDataset:
+    return TensorDataset(*_batch(examples))
 
 
 def _flat(model: torch.nn.Module) -> np.ndarray:
@@ -40,8 +63,8 @@ def _flat(model: torch.nn.Module) -> np.ndarray:
 
 
 def _one_private_step(
-    model: BehaviourGRU,
-    examples: list[SequenceExample],
+    model: BehaviourModel,
+    examples: list[BehaviourExample],
     config: DPConfig,
     generator: torch.Generator | None = None,
 ) -> None:
@@ -54,9 +77,9 @@ def _one_private_step(
             module=model, optimizer=optimizer, data_loader=loader, generator=generator
         ) as private:
             assert private.sample_rate == 1.0
-            for tokens, lengths, purchase, escalation, category in private.data_loader:
+            for features, tokens, lengths, purchase, escalation, category in private.data_loader:
                 private.optimizer.zero_grad()
-                out = model(tokens, lengths)
+                out = model(features, tokens, lengths)
                 behaviour_loss(
                     out, purchase=purchase, escalation=escalation, category=category
                 ).backward()
@@ -65,14 +88,14 @@ def _one_private_step(
 
 
 def _hand_clipped_update(
-    model: BehaviourGRU, examples: list[SequenceExample], clip: float
+    model: BehaviourModel, examples: list[BehaviourExample], clip: float
 ) -> np.ndarray:
     """Σ_i clip(∇ loss_i, C) / n, written out one example at a time."""
-    batch = batch_examples(examples, max_len=MAX_LEN)
+    batch = _batch(examples)
     total: np.ndarray | None = None
     for i in range(len(examples)):
         model.zero_grad()
-        out = model(batch.tokens[i : i + 1], batch.lengths[i : i + 1])
+        out = model(batch.features[i : i + 1], batch.tokens[i : i + 1], batch.lengths[i : i + 1])
         behaviour_loss(
             out,
             purchase=batch.purchase[i : i + 1],
@@ -94,8 +117,8 @@ def _hand_clipped_update(
 def test_dp_trainer_zero_noise_update_equals_hand_written_per_example_clipping() -> None:
     examples = _examples(6)
     clip = 0.05  # small, so every example's gradient is clipped
-    reference = BehaviourGRU.from_seed(3, BehaviourModelConfig(embed_dim=8, hidden_size=12))
-    private = BehaviourGRU.from_seed(3, BehaviourModelConfig(embed_dim=8, hidden_size=12))
+    reference = BehaviourModel.from_seed(3, GRU)
+    private = BehaviourModel.from_seed(3, GRU)
     before = _flat(reference)
     expected = before - LR * _hand_clipped_update(reference, examples, clip)
 
@@ -112,7 +135,7 @@ def test_dp_trainer_zero_noise_update_equals_hand_written_per_example_clipping()
 def test_dp_trainer_noise_std_is_sigma_clip_over_expected_batch() -> None:
     examples = _examples(8)
     sigma, clip = 1.5, 0.1
-    noisy, clean = BehaviourGRU.from_seed(4), BehaviourGRU.from_seed(4)
+    noisy, clean = BehaviourModel.from_seed(4, BIG_GRU), BehaviourModel.from_seed(4, BIG_GRU)
 
     _one_private_step(
         noisy,
@@ -125,8 +148,9 @@ def test_dp_trainer_noise_std_is_sigma_clip_over_expected_batch() -> None:
         DPConfig(grad_sample_mode="hooks", noise_multiplier=0.0, max_grad_norm=clip),
     )
 
-    noise = (_flat(clean) - _flat(noisy)) / LR  # about 23k independent draws
+    noise = (_flat(clean) - _flat(noisy)) / LR  # about 10k independent draws
     expected = sigma * clip / len(examples)
+    assert noise.size > 9_000
     assert abs(noise.mean()) < 0.05 * expected
     assert noise.std() == pytest.approx(expected, rel=0.05)
 
@@ -134,7 +158,7 @@ def test_dp_trainer_noise_std_is_sigma_clip_over_expected_batch() -> None:
 def test_dp_trainer_default_noise_is_os_random_not_torch_seeded() -> None:
     examples = _examples(4)
     config = DPConfig(grad_sample_mode="hooks", noise_multiplier=1.0, max_grad_norm=0.1)
-    first, second = BehaviourGRU.from_seed(0), BehaviourGRU.from_seed(0)
+    first, second = BehaviourModel.from_seed(0, GRU), BehaviourModel.from_seed(0, GRU)
 
     torch.manual_seed(0)
     _one_private_step(first, examples, config)
@@ -148,7 +172,7 @@ def test_dp_trainer_explicit_generator_warns_and_is_reproducible() -> None:
     examples = _examples(4)
     config = DPConfig(grad_sample_mode="hooks", noise_multiplier=1.0, max_grad_norm=0.1)
     loader = DataLoader(_dataset(examples), batch_size=4)
-    model = BehaviourGRU.from_seed(0)
+    model = BehaviourModel.from_seed(0, GRU)
 
     with pytest.warns(UserWarning, match="experiments only"):
         DPTrainer(config).make_private(
@@ -159,7 +183,7 @@ def test_dp_trainer_explicit_generator_warns_and_is_reproducible() -> None:
         ).close()
     runs = []
     for _ in range(2):
-        net = BehaviourGRU.from_seed(0)
+        net = BehaviourModel.from_seed(0, GRU)
         _one_private_step(net, examples, config, generator=torch.Generator().manual_seed(1))
         runs.append(_flat(net))
 
@@ -168,7 +192,7 @@ def test_dp_trainer_explicit_generator_warns_and_is_reproducible() -> None:
 
 def test_dp_trainer_history_counts_every_step_with_poisson_rate() -> None:
     examples = _examples(10)
-    model = BehaviourGRU.from_seed(0)
+    model = BehaviourModel.from_seed(0, GRU)
     loader = DataLoader(
         _dataset(examples), batch_size=5, generator=torch.Generator().manual_seed(0)
     )
@@ -180,12 +204,12 @@ def test_dp_trainer_history_counts_every_step_with_poisson_rate() -> None:
             module=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), data_loader=loader
         ) as private:
             steps = 0
-            for tokens, lengths, purchase, escalation, category in private.data_loader:
-                if tokens.shape[0] == 0:
+            for features, tokens, lengths, purchase, escalation, category in private.data_loader:
+                if features.shape[0] == 0:
                     continue
                 private.optimizer.zero_grad()
                 behaviour_loss(
-                    model(tokens, lengths),
+                    model(features, tokens, lengths),
                     purchase=purchase,
                     escalation=escalation,
                     category=category,
@@ -199,24 +223,24 @@ def test_dp_trainer_history_counts_every_step_with_poisson_rate() -> None:
 
 def test_dp_trainer_close_removes_hooks_and_state() -> None:
     examples = _examples(3)
-    model = BehaviourGRU.from_seed(0)
+    model = BehaviourModel.from_seed(0, GRU)
     private = DPTrainer(DPConfig(grad_sample_mode="hooks")).make_private(
         module=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         data_loader=DataLoader(_dataset(examples), batch_size=3),
     )
-    batch = batch_examples(examples, max_len=MAX_LEN)
-    model(batch.tokens, batch.lengths)  # a forward whose backward never runs
+    batch = _batch(examples)
+    model(batch.features, batch.tokens, batch.lengths)  # a forward whose backward never runs
 
     private.close()
-    model(batch.tokens, batch.lengths).purchase.sum().backward()
+    model(batch.features, batch.tokens, batch.lengths).purchase.sum().backward()
 
     assert not any(hasattr(p, "grad_sample") for p in model.parameters())
     assert not any(hasattr(m, "activations") for m in model.modules())
 
 
 def test_dp_trainer_disabled_config_refuses() -> None:
-    model = BehaviourGRU()
+    model = BehaviourModel(GRU)
 
     with pytest.raises(ValueError, match="disabled"):
         DPTrainer(DPConfig(enabled=False)).make_private(
@@ -241,10 +265,10 @@ def test_dp_config_refuses_unknown_grad_sample_mode() -> None:
 def test_dp_trainer_per_example_step_on_behaviour_gru_matches_hand_clipping(mode: str) -> None:
     examples = _examples(6)
     clip = 0.05
-    reference = BehaviourGRU.from_seed(3, BehaviourModelConfig(embed_dim=8, hidden_size=12))
-    private_model = BehaviourGRU.from_seed(3, BehaviourModelConfig(embed_dim=8, hidden_size=12))
+    reference = BehaviourModel.from_seed(3, GRU)
+    private_model = BehaviourModel.from_seed(3, GRU)
     expected = _flat(reference) - LR * _hand_clipped_update(reference, examples, clip)
-    batch = batch_examples(examples, max_len=MAX_LEN)
+    batch = _batch(examples)
     loader = DataLoader(_dataset(examples), batch_size=len(examples))
 
     with DPTrainer(
@@ -255,7 +279,7 @@ def test_dp_trainer_per_example_step_on_behaviour_gru_matches_hand_clipping(mode
         optimizer=torch.optim.SGD(private_model.parameters(), lr=LR),
         data_loader=loader,
     ) as private:
-        out = private_model(batch.tokens, batch.lengths)
+        out = private_model(batch.features, batch.tokens, batch.lengths)
         losses = torch.stack(
             [
                 behaviour_loss(

@@ -78,6 +78,22 @@ def test_demo_summary_reports_rounds_epsilon_uploads_and_pii(
     assert masked.get("CN_MOBILE", 0) > 0 and masked.get("CN_ID_CARD", 0) > 0  # type: ignore[union-attr]
 
 
+def test_demo_reports_model_quality_beside_oracle_and_baseline(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    _, summary = demo_run
+    models = summary["models"]
+
+    assert set(models) == {"web", "app", "desk", "sms", "social"}  # type: ignore[arg-type]
+    for row in models.values():  # type: ignore[union-attr]
+        assert 0.5 < row["oracle_auc"] <= 1.0
+        assert row["baseline"] in {"logreg", "gbdt", "bgnbd"}
+        # The federated DP model learns (chance is 0.5; the acceptance run is >= 0.70, but a
+        # held-out set of a few hundred subjects moves AUC by about 0.03 between runs).
+        assert row["purchase_auc"] > 0.62
+        assert row["purchase_auc"] <= row["oracle_auc"] + 0.05
+
+
 def test_server_database_holds_no_raw_identifier(demo_run: tuple[Path, dict[str, object]]) -> None:
     workdir, _ = demo_run
     users = [json.loads(x) for x in (workdir / "input" / "users.jsonl").read_text().splitlines()]
@@ -93,8 +109,12 @@ def test_server_database_holds_no_raw_identifier(demo_run: tuple[Path, dict[str,
     texts = _db_texts(workdir / "server.sqlite")
     assert len(texts) > 1000  # the scan saw real content
 
-    leaked_digits = {
-        m for t in texts for m in _DIGITS.findall(t) if any(n in m for n in digit_needles)
+    lengths = {len(n) for n in digit_needles}
+    leaked_digits = {  # every window of a needle's length, looked up in the needle set
+        m
+        for t in texts
+        for m in _DIGITS.findall(t)
+        if any(m[i : i + k] in digit_needles for k in lengths for i in range(len(m) - k + 1))
     }
     leaked_emails = {m.lower() for t in texts for m in _EMAIL.findall(t)} & emails
     leaked_names = {
@@ -118,7 +138,10 @@ def test_server_database_holds_no_raw_message_text(
     assert messages
 
     fragments = {run for m in messages for run in _CJK_RUN.findall(m) if len(run) >= 6}
-    leaked = [f for f in fragments if f in texts]
+    # A fragment can only be in the database if its first six characters are: index every
+    # six-character window of the database's CJK runs, then confirm candidates in full.
+    shingles = {run[i : i + 6] for run in _CJK_RUN.findall(texts) for i in range(len(run) - 5)}
+    leaked = [f for f in fragments if f[:6] in shingles and f in texts]
 
     assert not leaked, f"{len(leaked)} message fragments found in the server database"
 

@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from simulations.report import gaps, setting_label, write_report
+from simulations.report import best_baseline, gaps, gaps_to_best, setting_label, write_report
 
 
-def _setting(name: str, acc: float, auc: float, eps: float | None = None) -> dict[str, Any]:
+def _setting(
+    name: str, acc: float, auc: float, eps: float | None = None, *, baseline: bool = False
+) -> dict[str, Any]:
     return {
+        "baseline": baseline,
         "setting": name,
         "target_epsilon": eps,
         "metrics": {"accuracy": acc, "macro_f1": acc - 0.1, "auc": auc},
@@ -35,7 +38,7 @@ def _metrics() -> dict[str, Any]:
         "rounds": 1,
         "seed": 0,
         "dp": "local",
-        "plan": {"delta": 1e-5, "rounds": 1},
+        "plan": {"target_delta": 1e-5, "num_server_rounds": 1},
         "partition": "iid",
         "data": {
             "examples": 10,
@@ -43,7 +46,11 @@ def _metrics() -> dict[str, Any]:
             "test_examples": 2,
             "classes": ["a", "b"],
         },
-        "settings": [_setting("central", 0.95, 0.99), _setting("federated-dp", 0.93, 0.97, 8.0)],
+        "settings": [
+            _setting("tfidf-lr", 0.96, 0.98, baseline=True),
+            _setting("central", 0.95, 0.99),
+            _setting("federated-dp", 0.93, 0.97, 8.0),
+        ],
         "seconds": 30.0,
     }
 
@@ -73,3 +80,32 @@ def test_write_report_keeps_times_out_of_metrics(tmp_path: Path) -> None:
     assert html.startswith("<!doctype html>") and '<img src="rounds.png"' in html
     assert (tmp_path / "rounds.png").stat().st_size > 1000
     assert (tmp_path / "utility_vs_epsilon.png").stat().st_size > 1000
+
+
+def test_best_baseline_is_chosen_per_metric_and_gaps_cover_our_settings_only() -> None:
+    settings = [
+        _setting("logreg", 0.80, 0.70, baseline=True),
+        _setting("gbdt", 0.78, 0.75, baseline=True),
+        _setting("federated-dp", 0.77, 0.74, 8.0),
+    ]
+
+    best = best_baseline(settings)
+    gap = gaps_to_best(settings)
+
+    assert best["accuracy"] == {"setting": "logreg", "value": 0.80}
+    assert best["auc"] == {"setting": "gbdt", "value": 0.75}
+    assert list(gap) == ["federated-dp ε=8"]
+    assert gap["federated-dp ε=8"]["accuracy"] == pytest.approx(0.03)
+    assert gap["federated-dp ε=8"]["auc"] == pytest.approx(0.01)
+    assert best_baseline(settings[2:]) == {} and gaps_to_best(settings[2:]) == {}
+
+
+def test_report_states_the_gap_to_the_best_baseline_and_the_oracle(tmp_path: Path) -> None:
+    metrics = _metrics() | {"oracle": {"auc": 0.81, "held_out": 200, "note": "x"}}
+
+    stable = write_report(metrics, tmp_path)
+
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert stable["gaps_vs_best_baseline"]["federated-dp ε=8"]["accuracy"] == pytest.approx(0.03)
+    assert "3.00 accuracy points" in report and "below the best simple baseline" in report
+    assert "Oracle AUC" in report and "0.8100" in report

@@ -93,7 +93,7 @@ def test_run_federated_two_edges_two_rounds_aggregates_and_records(tmp_path: Pat
     assert train.metrics["epsilon"] == max(e["epsilon"] for e in train.edges)
     assert train.metrics["subjects-included"] == 36 and train.metrics["subjects-excluded"] == 4
     assert train.metrics["num-examples"] == sum(e["num-examples"] for e in train.edges)
-    initial = initial_arrays(0)
+    initial = initial_arrays(RunConfig())
     assert list(result.arrays.keys()) == list(initial.keys())
     assert any(
         not np.array_equal(result.arrays[k].numpy(), initial[k].numpy()) for k in initial.keys()
@@ -152,7 +152,7 @@ def test_run_federated_budget_stop_skips_later_rounds_and_returns_the_trained_mo
     assert grid.delivered == ["train", "train", "evaluate", "evaluate"] * 2  # no round 3
     assert sorted(result.train_metrics_clientapp) == [1]  # round 2: every edge refused
     assert sorted(result.evaluate_metrics_clientapp) == [1, 2]
-    initial = initial_arrays(0)
+    initial = initial_arrays(RunConfig())
     assert any(
         not np.array_equal(result.arrays[k].numpy(), initial[k].numpy()) for k in initial.keys()
     )
@@ -250,7 +250,7 @@ def test_build_server_app_bad_overrides_raise() -> None:
 
 
 def test_initial_arrays_depend_only_on_seed() -> None:
-    a, b, c = initial_arrays(1), initial_arrays(1), initial_arrays(2)
+    a, b, c = (initial_arrays(RunConfig(seed=s)) for s in (1, 1, 2))
 
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a.keys())
     assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a.keys())

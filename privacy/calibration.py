@@ -1,8 +1,8 @@
-"""Calibrate the DP-SGD noise multiplier σ to a target ε for a whole federated round plan.
+"""Planned DP-SGD schedules, and σ calibrated to a target ε for a whole federated round plan.
 
 An edge that trains ``rounds`` rounds of ``local_epochs`` epochs over ``n`` examples with
 expected batch size ``B`` takes, per round, ``ceil(n / B) · local_epochs`` steps at Poisson
-sample rate ``q = 1 / ceil(n / B)`` (``client.training.planned_schedule``, as Opacus does).
+sample rate ``q = 1 / ceil(n / B)`` (``planned_schedule``, as Opacus does).
 ``calibrate_noise_multiplier`` finds, by bisection on σ with ``privacy.compute_epsilon``
 (the ledger's accountant), the smallest σ (to a relative tolerance) whose ε for the whole
 plan is at most the target; the result is therefore a per-edge value: an edge with fewer
@@ -21,10 +21,8 @@ import math
 from functools import lru_cache
 from typing import Literal
 
-from models import RunConfig
-from privacy import DPConfig, compute_epsilon
-
-from .training import planned_schedule
+from .accounting import compute_epsilon
+from .config import DPConfig
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +34,35 @@ DEFAULT_RELATIVE_TOLERANCE = 0.005
 #: Search range of σ (noise std / clipping norm).
 SIGMA_MIN, SIGMA_MAX = 0.05, 200.0
 _MAX_ITERATIONS = 60
+
+
+def planned_schedule(num_examples: int, *, dp: DPConfig) -> tuple[float, int]:
+    """Return the (sample rate q, steps) one round of local DP-SGD takes on ``num_examples``.
+
+    Matches Opacus's Poisson loader: q = 1 / ceil(n / batch_size) and ``local_epochs / q``
+    steps (empty Poisson batches included).
+
+    Parameters
+    ----------
+    num_examples : int
+        Training examples (privacy units) on the edge; at least 1.
+    dp : DPConfig
+        Gives ``batch_size`` and ``local_epochs``.
+
+    Returns
+    -------
+    tuple[float, int]
+        q and the number of steps of one round.
+
+    Raises
+    ------
+    ValueError
+        If ``num_examples`` is below 1.
+    """
+    if num_examples < 1:
+        raise ValueError("num_examples must be at least 1")
+    batches = math.ceil(num_examples / dp.batch_size)
+    return 1.0 / batches, batches * dp.local_epochs
 
 
 def plan_steps(num_examples: int, *, dp: DPConfig, rounds: int) -> tuple[float, int]:
@@ -188,25 +215,3 @@ def calibrated_dp_config(
         accountant=dp.accountant,
     )
     return dp.model_copy(update={"noise_multiplier": sigma})
-
-
-def resolve_dp_config(dp: DPConfig, *, config: RunConfig, num_examples: int) -> DPConfig:
-    """Return the DP settings an edge trains with this round.
-
-    With run-config ``target-epsilon`` > 0 and DP-SGD enabled, σ is calibrated to the
-    run's whole plan (``num-server-rounds`` rounds) for this edge's ``num_examples``;
-    otherwise ``dp`` is returned unchanged (σ = ``noise-multiplier``).
-
-    Raises
-    ------
-    ValueError
-        If the target cannot be met (see ``calibrate_noise_multiplier``).
-    """
-    if config.target_epsilon <= 0.0 or not dp.enabled:
-        return dp
-    return calibrated_dp_config(
-        dp,
-        target_epsilon=config.target_epsilon,
-        num_examples=num_examples,
-        rounds=config.num_server_rounds,
-    )
