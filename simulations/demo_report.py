@@ -7,13 +7,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .demo import DemoSummary
+from .demo import LABEL_WINDOW_DAYS, DemoSummary
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() and abs(value) >= 10 else f"{value:.3f}"
-    return str(value)
+    return "-" if value is None else str(value)
 
 
 def render_demo_summary(summary: DemoSummary, console: Console) -> None:
@@ -62,12 +62,13 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
     scored = sorted({str(row.get("round")) for row in summary.models.values()})
     quality = Table(
         title="Global model on each edge's held-out subjects / 全局模型本地评估 "
-        f"(round {', '.join(scored)}; purchase in the next 14 days; scores are published only "
+        f"(round {', '.join(scored)}; purchase in the next {LABEL_WINDOW_DAYS:g} days; scores are "
+        "published only "
         "from heads with AUC >= 0.60)"
     )
     for col in ("edge", "purchase AUC", "oracle", "baseline", "escal. AUC", "held out (buyers)"):
         quality.add_column(col, justify="left" if col == "edge" else "right")
-    quality.add_column("published", overflow="fold")
+    quality.add_column("published", min_width=11)  # "escalation," on one line
     for channel, row in summary.models.items():
         baseline = (
             f"{_fmt(row['baseline_auc'])} {row['baseline']}" if "baseline_auc" in row else "-"
@@ -79,7 +80,9 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
             baseline,
             _fmt(row.get("escalation_auc")),
             f"{row.get('held_out', 0)} ({row.get('positives', '-')})",
-            ", ".join(row.get("scores_published", [])) or "none (below the quality gate)",
+            # purchase_propensity -> purchase, escalation_risk -> escalation (the head)
+            ", ".join(n.split("_")[0] for n in row.get("scores_published", []))
+            or "none (below the quality gate)",
         )
     console.print(quality)
     console.print(
