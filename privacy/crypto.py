@@ -47,7 +47,9 @@ def encrypt_record(
         ``format byte || nonce || ciphertext || tag`` (29 bytes longer than the plaintext).
     """
     return RECORD_FORMAT + seal(
-        key=key._secret, plaintext=plaintext, aad=_record_aad(key.version, aad),
+        key=key._secret,
+        plaintext=plaintext,
+        aad=_record_aad(key.version, aad),
         random_bytes=random_bytes,
     )
 

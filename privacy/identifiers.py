@@ -13,6 +13,12 @@ from enum import StrEnum
 import phonenumbers
 
 from .errors import IdentifierError
+from .placeholders import (
+    account_placeholder,
+    email_placeholder,
+    id_number_placeholder,
+    phone_placeholder,
+)
 
 
 class IdentifierKind(StrEnum):
@@ -50,7 +56,9 @@ def normalize_identifier(kind: IdentifierKind, value: str, *, region: str = "CN"
     Raises
     ------
     IdentifierError
-        If the value is not a valid identifier of that kind; the value is not echoed.
+        If the value is not a valid identifier of that kind, or is a placeholder that many
+        unrelated people type (``privacy.placeholders``: ``11111111111``, ``10086``,
+        ``test@test.com``, ``guest`` ...); the value is not echoed.
     """
     text = value.strip()
     if kind is IdentifierKind.PHONE:
@@ -63,17 +71,25 @@ def normalize_identifier(kind: IdentifierKind, value: str, *, region: str = "CN"
             raise IdentifierError(kind.value, "not a phone number") from None
         if not phonenumbers.is_possible_number(number):
             raise IdentifierError(kind.value, "not a possible phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return _refuse_placeholder(kind, e164, phone_placeholder(e164))
     if kind is IdentifierKind.EMAIL:
         lowered = text.lower()
         if not _EMAIL.match(lowered):
             raise IdentifierError(kind.value, "not an e-mail address")
-        return lowered
+        return _refuse_placeholder(kind, lowered, email_placeholder(lowered))
     if kind is IdentifierKind.ID_NUMBER:
         upper = re.sub(r"\s", "", text).upper()
         if not _ID_NUMBER.match(upper):
             raise IdentifierError(kind.value, "not an 18-character resident ID number")
-        return upper
+        return _refuse_placeholder(kind, upper, id_number_placeholder(upper))
     if not _ACCOUNT.match(text):
         raise IdentifierError(kind.value, "account ids are 1-128 word characters")
-    return text
+    return _refuse_placeholder(kind, text, account_placeholder(text))
+
+
+def _refuse_placeholder(kind: IdentifierKind, canonical: str, reason: str | None) -> str:
+    """Return ``canonical``, or raise with ``reason`` when it is a placeholder."""
+    if reason is not None:
+        raise IdentifierError(kind.value, f"{reason}; ask for the customer's own or leave it out")
+    return canonical

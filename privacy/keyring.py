@@ -175,7 +175,8 @@ class MasterKey:
             The wrapped key.
         """
         blob = wrap_key(
-            kek=self._kek, key=data_key._secret,
+            kek=self._kek,
+            key=data_key._secret,
             aad=_wrap_aad(subject=subject, version=data_key.version, kid=self._kid),
             random_bytes=random_bytes,
         )
@@ -205,7 +206,8 @@ class MasterKey:
         if wrapped.version < 1 or not hmac.compare_digest(wrapped.master_kid, self._kid):
             raise DecryptionError()
         secret = unwrap_key(
-            kek=self._kek, wrapped=wrapped.blob,
+            kek=self._kek,
+            wrapped=wrapped.blob,
             aad=_wrap_aad(subject=subject, version=wrapped.version, kid=self._kid),
         )
         return DataKey(secret, version=wrapped.version)

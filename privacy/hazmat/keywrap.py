@@ -53,8 +53,9 @@ def wrap_key(
     """
     if len(key) != KEY_BYTES:
         raise ValueError(f"key must be {KEY_BYTES} bytes")
-    sealed = seal(key=kek, plaintext=key, aad=frame(WRAP_LABEL, WRAP_FORMAT, aad),
-                  random_bytes=random_bytes)
+    sealed = seal(
+        key=kek, plaintext=key, aad=frame(WRAP_LABEL, WRAP_FORMAT, aad), random_bytes=random_bytes
+    )
     return WRAP_FORMAT + sealed
 
 

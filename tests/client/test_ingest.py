@@ -558,3 +558,25 @@ def test_ingest_when_negative_refund_then_stored_as_size_with_original_sign(
 
     [event] = store.iter_events()
     assert (event.amount, event.original_amount) == (12.5, -12.5)
+
+
+def test_ingest_when_placeholder_identifiers_then_rejected_with_reason_and_no_pseudonym(
+    store: EdgeStore, tmp_path: Path
+) -> None:
+    # Prepare: 50 customers who all typed 11111111111, one who gave 10086, one real number
+    rows = [event_line("service", phone="10086")]
+    rows += [event_line(f"dummy{i}", phone="11111111111") for i in range(50)]
+    rows += [event_line("real")]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+
+    # Execute
+    report = _ingest(store, path)
+
+    # Assert: only the real customer is stored; the placeholders merge nobody
+    assert report.accepted["event"] == 1
+    assert report.total_rejected == 51
+    assert report.errors[0].startswith("line 1: customer.phone:")
+    assert "short or service number" in report.errors[0]
+    assert "placeholder phone number (one digit repeated)" in report.errors[1]
+    assert all("11111111111" not in e and "10086" not in e for e in report.errors)
+    assert len(store.subjects()) == 1
