@@ -65,7 +65,8 @@ def text_baselines(task: TextTask, *, seed: int) -> list[SettingResult]:
     return [_result("tfidf-lr", test_labels, fitted.probabilities, started, c=fitted.c)]
 
 
-def _matrix(examples: list[BehaviourExample]) -> tuple[np.ndarray, np.ndarray]:
+def feature_matrix(examples: list[BehaviourExample]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the examples' raw feature rows and purchase labels (the baselines' inputs)."""
     features = np.array([e.features for e in examples], dtype=np.float64)
     labels = np.array([e.purchase for e in examples], dtype=np.int64)
     return features.reshape(len(examples), len(BEHAVIOUR_FEATURES)), labels
@@ -93,8 +94,8 @@ def behaviour_baselines(
     task: BehaviourTask, *, window_days: float, seed: int
 ) -> list[SettingResult]:
     """Return the ``logreg``, ``gbdt`` and ``bgnbd`` settings of a behaviour task."""
-    train_x, train_y = _matrix(task.pooled_train())
-    test_x, test_y = _matrix(task.held_out())
+    train_x, train_y = feature_matrix(task.pooled_train())
+    test_x, test_y = feature_matrix(task.held_out())
     out: list[SettingResult] = []
     started = time.perf_counter()
     scores = logistic_regression_scores(train_x, train_y, test_x, seed=seed)

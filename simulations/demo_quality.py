@@ -25,13 +25,13 @@ import numpy as np
 
 from client import EdgeStore
 from client.identity import IdentityResolver
-from client.learning.loop import main_auc
 from client.learning.store_source import BehaviourSplit, behaviour_examples
 from client.schemas import CustomerRef
 from models import RunConfig
+from models.learners import binary_auc
 from privacy import Pseudonymizer, load_key_file
 
-from .baseline_settings import repeat_purchase_history
+from .baseline_settings import feature_matrix, repeat_purchase_history
 from .baselines.bgnbd import fit_bgnbd, probability_of_purchase
 from .baselines.tabular import gradient_boosting_scores, logistic_regression_scores
 from .oracle import oracle_probabilities
@@ -61,16 +61,6 @@ class EdgeReference:
     oracle_auc: float
     baseline_auc: float
     baseline: str
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return main_auc(labels, np.stack([1.0 - scores, scores], axis=1))
-
-
-def _features(split: list[BehaviourSplit], part: str) -> tuple[np.ndarray, np.ndarray]:
-    examples = [e for s in split for e in (s.train if part == "train" else s.holdout)]
-    features = np.array([e.features for e in examples], dtype=np.float64)
-    return features, np.array([e.purchase for e in examples], dtype=np.int64)
 
 
 def edge_references(
@@ -108,11 +98,20 @@ def edge_references(
     for channel, edge_dir in edge_dirs.items():
         with EdgeStore.for_edge_dir(edge_dir) as store:
             splits[channel] = behaviour_examples(store, config=config, at=at)
-    train_x, train_y = _features(list(splits.values()), "train")
+    train_x, train_y = feature_matrix([e for s in splits.values() for e in s.train])
     cutoff = next(iter(splits.values())).cutoff
     window = config.label_window_days
+    # Fit each baseline once on the pooled training examples and score every edge's
+    # held-out subjects in one pass; the rows are then sliced per edge.
+    test_x, test_y = feature_matrix([e for s in splits.values() for e in s.holdout])
     x, recency, age = repeat_purchase_history(train_x)
     bgnbd = fit_bgnbd(frequency=x, recency=recency, T=age)
+    x, recency, age = repeat_purchase_history(test_x)
+    pooled_scores = {
+        "logreg": logistic_regression_scores(train_x, train_y, test_x, seed=seed),
+        "gbdt": gradient_boosting_scores(train_x, train_y, test_x, seed=seed),
+        "bgnbd": probability_of_purchase(bgnbd, t=window, frequency=x, recency=recency, T=age),
+    }
     resolver = IdentityResolver(Pseudonymizer(load_key_file(key_path)))
     users = make_users(population)
 
@@ -120,17 +119,14 @@ def edge_references(
         return resolver.resolve(CustomerRef.model_validate(customer)).subject
 
     out: dict[str, EdgeReference] = {}
+    start = 0
     for channel, split in splits.items():
-        test_x, test_y = _features([split], "holdout")
-        if len(test_y) == 0:
+        rows = slice(start, start + len(split.holdout))
+        start = rows.stop
+        labels = test_y[rows]
+        if len(labels) == 0:
             continue
-        x, recency, age = repeat_purchase_history(test_x)
-        scores = {
-            "logreg": logistic_regression_scores(train_x, train_y, test_x, seed=seed),
-            "gbdt": gradient_boosting_scores(train_x, train_y, test_x, seed=seed),
-            "bgnbd": probability_of_purchase(bgnbd, t=window, frequency=x, recency=recency, T=age),
-        }
-        aucs = {name: _auc(test_y, s) for name, s in scores.items()}
+        aucs = {name: binary_auc(labels == 1, s[rows]) for name, s in pooled_scores.items()}
         best = max(aucs, key=lambda name: aucs[name])
         oracle = oracle_probabilities(
             users,
@@ -142,9 +138,9 @@ def edge_references(
         )
         known = [oracle.get(e.subject, 0.0) for e in split.holdout]
         out[channel] = EdgeReference(
-            held_out=len(test_y),
-            positives=int(test_y.sum()),
-            oracle_auc=_auc(test_y, np.array(known)),
+            held_out=len(labels),
+            positives=int(labels.sum()),
+            oracle_auc=binary_auc(labels == 1, np.array(known)),
             baseline_auc=aucs[best],
             baseline=best,
         )
