@@ -318,6 +318,14 @@ def sync_command(
             show_envvar=False,
         ),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Send a complete snapshot that replaces this edge's contributions on the "
+            "server (repairs a server that lost state).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Apply the server's subject events, then send consents, allowed fields and ledgers."""
@@ -343,7 +351,7 @@ def sync_command(
             registered_now = True
         # Erasures, restrictions and consents from elsewhere apply before anything leaves.
         feed = sync_subject_events(store=store, settings=settings)
-        report = uploader.sync(now=utc_now())
+        report = uploader.sync(now=utc_now(), full=full)
         report.notes.extend(feed.notes)
     data = {
         **report.to_dict(),

@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from privacy import IdentifierError, IdentifierKind, Pseudonymizer
+from privacy import IdentifierError, IdentifierKind, IdentityTokenizer, Pseudonymizer
 
-from .schemas import CustomerRef
+from .schemas import CUSTOMER_IDENTIFIERS, CustomerRef
 
 logger = logging.getLogger(__name__)
 
 #: Identifier kinds in the order they are preferred.
-IDENTIFIER_PRECEDENCE: tuple[IdentifierKind, ...] = (
-    IdentifierKind.PHONE,
-    IdentifierKind.EMAIL,
-    IdentifierKind.ID_NUMBER,
-    IdentifierKind.ACCOUNT_ID,
+IDENTIFIER_PRECEDENCE: tuple[IdentifierKind, ...] = tuple(
+    IdentifierKind(name) for name in CUSTOMER_IDENTIFIERS
 )
+#: ``(kind, identity token)`` pairs of one customer reference.
+Tokens = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +38,19 @@ class Resolution:
         Which identifier produced (or failed to produce) the pseudonym.
     reason : str or None
         Why the reference was refused: a field path and a reason, never the value.
+    tokens : Tokens
+        ``(kind, it_ token)`` of every identifier of the reference that normalises (the
+        server links pseudonyms sharing a token into one person).
+    refused_tokens : tuple[str, ...]
+        Why the other identifiers gave no token (placeholders such as ``11111111111``,
+        malformed values): field paths and reasons, never values.
     """
 
     subject: str | None
     kind: IdentifierKind | None
     reason: str | None = None
+    tokens: Tokens = ()
+    refused_tokens: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -90,7 +97,8 @@ class IdentityResolver:
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")
         self._pseudonymizer = pseudonymizer
-        self._cache: dict[tuple[IdentifierKind, str], Resolution] = {}
+        self._tokenizer: IdentityTokenizer = pseudonymizer.tokenizer()
+        self._cache: dict[tuple[str | None, ...], Resolution] = {}
         self._cache_size = cache_size
 
     def __repr__(self) -> str:
@@ -98,6 +106,10 @@ class IdentityResolver:
 
     def resolve(self, ref: CustomerRef) -> Resolution:
         """Return the pseudonym of ``ref``'s strongest identifier, or why it was refused.
+
+        Every identifier present also becomes an identity token (``Resolution.tokens``);
+        an identifier that cannot (a placeholder, a malformed value) is left out with its
+        reason, and only the strongest one refuses the whole reference.
 
         Parameters
         ----------
@@ -110,24 +122,38 @@ class IdentityResolver:
             With ``subject`` set, or with ``reason`` such as
             ``"customer.phone: cannot normalise phone: not a phone number"``.
         """
-        found = strongest_identifier(ref)
-        if found is None:
-            return Resolution(None, None, "customer: no usable identifier")
-        key = found
+        key = tuple(getattr(ref, name) for name in CUSTOMER_IDENTIFIERS)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        kind, value = found
-        try:
-            result = Resolution(self._pseudonymizer.pseudonym(kind, value), kind)
-        except IdentifierError as exc:
-            # IdentifierError messages carry the kind and a reason, never the value.
-            result = Resolution(None, kind, f"customer.{kind.value}: {exc}")
+        result = self._resolve(ref)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         if self._cache_size:
             self._cache[key] = result
         return result
+
+    def _resolve(self, ref: CustomerRef) -> Resolution:
+        found = strongest_identifier(ref)
+        if found is None:
+            return Resolution(None, None, "customer: no usable identifier")
+        kind, value = found
+        try:
+            subject = self._pseudonymizer.pseudonym(kind, value)
+        except IdentifierError as exc:
+            # IdentifierError messages carry the kind and a reason, never the value.
+            return Resolution(None, kind, f"customer.{kind.value}: {exc}")
+        tokens: list[tuple[str, str]] = []
+        refused: list[str] = []
+        for other in IDENTIFIER_PRECEDENCE:
+            raw = getattr(ref, other.value)
+            if raw is None or not raw.strip():
+                continue
+            try:
+                tokens.append((other.value, self._tokenizer.token(other, raw)))
+            except IdentifierError as exc:
+                refused.append(f"customer.{other.value}: {exc}")
+        return Resolution(subject, kind, None, tuple(tokens), tuple(refused))
 
 
 def pseudonym_for(ref: CustomerRef, pseudonymizer: Pseudonymizer) -> str:

@@ -36,7 +36,7 @@ from privacy import Pseudonymizer
 from .config import QUARANTINE_FILENAME
 from .convert import DEFAULT_CNY_RATES, checked_rates, to_stored_consent, to_stored_event
 from .encodings import detect_encoding, encoding_note
-from .identity import IdentityResolver
+from .identity import IdentityResolver, Tokens
 from .readers import (
     KINDS,
     ParsedLine,
@@ -108,6 +108,11 @@ class IngestReport:
         Things an operator should know that are not rejections (e.g. a file read as GB18030).
     elapsed : float
         Wall-clock seconds.
+    identity_tokens : int
+        New (pseudonym, identity token) pairs recorded for linking.
+    tokens_refused : dict[str, int]
+        Secondary identifiers left out of linking, by reason (placeholders such as
+        ``11111111111``, malformed values); the line itself was accepted.
     """
 
     files: list[str] = field(default_factory=list)
@@ -120,6 +125,8 @@ class IngestReport:
     quarantine: str | None = None
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    identity_tokens: int = 0
+    tokens_refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_accepted(self) -> int:
@@ -145,6 +152,7 @@ class IngestReport:
             (self.rejected, other.rejected),
             (self.duplicates, other.duplicates),
             (self.entities_masked, other.entities_masked),
+            (self.tokens_refused, other.tokens_refused),
         ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
@@ -153,6 +161,7 @@ class IngestReport:
         self.quarantine = self.quarantine or other.quarantine
         self.notes.extend(other.notes)
         self.elapsed += other.elapsed
+        self.identity_tokens += other.identity_tokens
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready summary (counts, reasons and paths only)."""
@@ -167,6 +176,8 @@ class IngestReport:
             "quarantine": self.quarantine,
             "notes": list(self.notes),
             "elapsed_seconds": round(self.elapsed, 3),
+            "identity_tokens": self.identity_tokens,
+            "tokens_refused": dict(sorted(self.tokens_refused.items())),
         }
 
 
@@ -190,12 +201,18 @@ class _Batch:
         self.consents: list[StoredConsent] = []
         self.messages: list[tuple[MessageLine, str, float]] = []
         self.rejects: list[dict[str, Any]] = []
+        self.tokens: set[tuple[str, str, str]] = set()
+        self.refused_tokens: Counter[str] = Counter()
         self.size = 0
         self._categories: dict[str | None, str | None] = {}
 
-    def add(self, line: ParsedLine, *, subject: str, ts: float) -> None:
+    def add(
+        self, line: ParsedLine, *, subject: str, ts: float, tokens: Tokens = ()
+    ) -> None:
         """Convert a valid line of ``subject`` (time ``ts``, epoch seconds) into the batch."""
         self.size += 1
+        for kind, token in tokens:
+            self.tokens.add((subject, kind, token))
         if isinstance(line, EventLine):
             raw = line.category
             if raw not in self._categories:
@@ -234,6 +251,7 @@ class _Batch:
             self.consents,
             self.messages,
         )
+        tokens, self.tokens = self.tokens, set()
         self.events, self.consents, self.messages, self.rejects = [], [], [], []
         self.size = 0
         if rejects:
@@ -243,6 +261,11 @@ class _Batch:
             counts = self.store.add_events(events)
             report.accepted["event"] += counts.inserted
             report.duplicates["event"] += counts.duplicates
+        if tokens:
+            report.identity_tokens += self.store.add_identity_tokens(sorted(tokens))
+        for reason, n in self.refused_tokens.items():
+            report.tokens_refused[reason] = report.tokens_refused.get(reason, 0) + n
+        self.refused_tokens.clear()
         if consents:
             counts = self.store.add_consents(consents)
             report.accepted["consent"] += counts.inserted
@@ -418,5 +441,7 @@ def _process(
     resolution = resolver.resolve(line.customer)
     if resolution.subject is None:
         return resolution.reason or "customer: cannot be resolved"
-    batch.add(line, subject=resolution.subject, ts=ts)
+    batch.add(line, subject=resolution.subject, ts=ts, tokens=resolution.tokens)
+    for reason in resolution.refused_tokens:
+        batch.refused_tokens[reason] += 1
     return None

@@ -71,13 +71,22 @@ def content_hash(upload: ProfileUpload) -> str:
     return _digest({"purpose": upload.purpose, "fields": fields})
 
 
-def profile_entry(*, edge_id: str, subject: str, upload: ProfileUpload) -> OutboxEntry:
-    """Return the outbox entry of a profile upload for ``subject``."""
+def profile_entry(
+    *, edge_id: str, subject: str, upload: ProfileUpload, snapshot: str | None = None
+) -> OutboxEntry:
+    """Return the outbox entry of a profile upload for ``subject``.
+
+    ``snapshot`` (a full sync's identifier) joins the idempotency key, so a full re-sync is
+    stored again even when the server still holds a receipt for the same body.
+    """
     payload = upload.model_dump(mode="json")
+    if not upload.replace:
+        del payload["replace"]  # an incremental upload's body (and key) as before snapshots
+    keyed = payload if snapshot is None else {**payload, "snapshot": snapshot}
     return OutboxEntry(
         kind=PROFILE_KIND,
         idempotency_key=idempotency_key(
-            edge_id=edge_id, subject=subject, purpose=upload.purpose, payload=payload
+            edge_id=edge_id, subject=subject, purpose=upload.purpose, payload=keyed
         ),
         content_hash=content_hash(upload),
         payload=payload,
@@ -132,6 +141,11 @@ class SyncReport:
         Shortcuts into ``outbox``: pending, failed and delivered items.
     ledgers_sent : int
         Ledger reports the server accepted.
+    tokens_sent : int
+        Identity tokens the server took (new or already held); tokens of subjects without
+        any granted purpose are not sent.
+    persons_linked : int
+        Pseudonyms the server linked into (or moved between) persons after those tokens.
     server_reachable : bool
         False when the server could not be reached.
     credentials_rejected : bool
@@ -159,6 +173,8 @@ class SyncReport:
     failed: int = 0
     delivered_total: int = 0
     ledgers_sent: int = 0
+    tokens_sent: int = 0
+    persons_linked: int = 0
     server_reachable: bool = True
     credentials_rejected: bool = False
     notes: list[str] = field(default_factory=list)

@@ -168,7 +168,7 @@ class OutboxTable:
         return self.enqueue_many([entry], now=now)
 
     def enqueue_many(
-        self, entries: Iterable[OutboxEntry], *, now: float | None = None
+        self, entries: Iterable[OutboxEntry], *, now: float | None = None, force: bool = False
     ) -> EnqueueCounts:
         """Queue uploads in one transaction, skipping unchanged and superseding stale ones.
 
@@ -184,6 +184,8 @@ class OutboxTable:
             The uploads to queue.
         now : float or None
             UTC epoch seconds: queue time and first due time; default the wall clock.
+        force : bool
+            Queue even unchanged content (a full re-sync sends everything again).
 
         Returns
         -------
@@ -200,7 +202,7 @@ class OutboxTable:
                     "AND status != 'superseded' ORDER BY id DESC LIMIT 1",
                     target,
                 ).fetchone()
-                if latest is not None and latest[0] == e.content_hash:
+                if not force and latest is not None and latest[0] == e.content_hash:
                     unchanged += 1
                     continue
                 superseded += db.execute(

@@ -36,6 +36,9 @@ PUBLISHED_FEATURES: tuple[str, ...] = (
     "frequency_90d",
     "monetary_90d",
     "complaint_rate",
+    "complaints_90d",
+    "cs_messages_90d",
+    "active_days_30d",
 )
 #: Model scores published as ``score.<name>`` fields when the edge has a global model.
 PUBLISHED_SCORES: tuple[str, ...] = ("purchase_propensity", "escalation_risk")
@@ -135,7 +138,10 @@ def check_catalogued(catalogue: FieldCatalogue) -> None:
 #: confidences, weights and rates; whole days and whole yuan for recency and spend. It also
 #: keeps a rebuild minutes later from changing every upload (nothing to re-send).
 PUBLISHED_DECIMALS = 2
-_WHOLE_NUMBER_FEATURES = frozenset({"recency_days", "frequency_90d", "monetary_90d"})
+_WHOLE_NUMBER_FEATURES = frozenset(
+    {"recency_days", "frequency_90d", "monetary_90d", "complaints_90d", "cs_messages_90d",
+     "active_days_30d"}
+)  # fmt: skip
 
 
 def _publish(name: str, value: float) -> float | int:

@@ -14,6 +14,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from models import Channel, EventType
 
+#: Identifier fields of a customer reference, strongest first (the pseudonym comes from the
+#: first one present; every one present becomes an identity token).
+CUSTOMER_IDENTIFIERS: tuple[str, ...] = (
+    "phone",
+    "email",
+    "id_number",
+    "account_id",
+    "member_card",
+    "wechat_unionid",
+    "wechat_openid",
+    "device_id",
+)
+
 
 class CustomerRef(BaseModel):
     """Identifiers of the customer an input line is about (at least one is required)."""
@@ -24,11 +37,15 @@ class CustomerRef(BaseModel):
     email: str | None = Field(default=None, max_length=254)
     id_number: str | None = Field(default=None, max_length=32)
     account_id: str | None = Field(default=None, max_length=128)
+    member_card: str | None = Field(default=None, max_length=64)
+    wechat_unionid: str | None = Field(default=None, max_length=64)
+    wechat_openid: str | None = Field(default=None, max_length=64)
+    device_id: str | None = Field(default=None, max_length=128)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> CustomerRef:
-        if not any((self.phone, self.email, self.id_number, self.account_id)):
-            raise ValueError("customer needs at least one of phone, email, id_number, account_id")
+        if not any(getattr(self, name) for name in CUSTOMER_IDENTIFIERS):
+            raise ValueError(f"customer needs at least one of {', '.join(CUSTOMER_IDENTIFIERS)}")
         return self
 
 

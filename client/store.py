@@ -33,6 +33,7 @@ from consent import ConsentEvent, ConsentState, ConsentStatus, Purpose
 from .outbox_store import OutboxTable, ensure_outbox_schema
 from .rollup_store import RollupTable, ensure_rollup_schema, refresh_rollups, subject_filters
 from .rollups import EventLike, MessageLike, local_day
+from .token_store import TokenTable, ensure_token_schema
 
 SCHEMA_VERSION = "3"
 #: File name of the store inside an edge directory (``<edge_dir>/edge.sqlite``).
@@ -199,7 +200,7 @@ def _message(row: Sequence[Any]) -> StoredMessage:
     )
 
 
-class EdgeStore(OutboxTable, RollupTable):
+class EdgeStore(OutboxTable, RollupTable, TokenTable):
     """One edge's SQLite store.
 
     Parameters
@@ -218,6 +219,7 @@ class EdgeStore(OutboxTable, RollupTable):
         self._db.executescript(_TABLES)
         ensure_outbox_schema(self._db)
         ensure_rollup_schema(self._db)
+        ensure_token_schema(self._db)
         self._migrate_v3()
         with self._db:
             self._db.execute(

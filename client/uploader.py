@@ -48,6 +48,7 @@ from models import (
     EdgeCredential,
     EdgeRegistration,
     ExplanationItem,
+    IdentityTokenResult,
     LedgerReport,
     ProfileFieldIn,
     ProfileUpload,
@@ -73,6 +74,8 @@ logger = logging.getLogger(__name__)
 LedgerReporter = Callable[[EdgeStore, str], LedgerReport | None]
 
 CONSENT_BATCH = 500
+#: Subjects per ``POST /identity-tokens`` (the server's limit).
+TOKEN_BATCH = 500
 
 
 def _default_ledger_reporter(store: EdgeStore, model: str) -> LedgerReport | None:
@@ -238,13 +241,18 @@ class EdgeUploader:
         return {"Authorization": f"Bearer {self._credential.token}"}
 
     # ------------------------------------------------------------------ sync
-    def sync(self, *, now: datetime) -> SyncReport:
+    def sync(self, *, now: datetime, full: bool = False) -> SyncReport:
         """Run one sync: consents, enqueue allowed fields, deliver, ledgers.
 
         Parameters
         ----------
         now : datetime
             The moment consent is evaluated at (timezone-aware).
+        full : bool
+            Send a complete snapshot: every consent event again (the server counts repeats
+            as duplicates) and every subject's allowed fields as ``replace`` uploads, even
+            when unchanged, so a server that lost state, or holds stale contributions of
+            this edge, ends up with exactly what the edge holds.
 
         Returns
         -------
@@ -263,9 +271,9 @@ class EdgeUploader:
         headers = self._auth()
         states = self.store.consent_states()
         # 1. consent events first: the server judges uploads by them
-        consents_ok = self._send_consents(report, headers)
+        consents_ok = self._send_consents(report, headers, resend=full)
         # 2. evaluate and enqueue (local; works while the server is down)
-        self._enqueue(report, states=states, now=now)
+        self._enqueue(report, states=states, now=now, full=full)
         if consents_ok:
             # 3. deliver due uploads
             delivery = OutboxDelivery(
@@ -277,7 +285,9 @@ class EdgeUploader:
                 progress=self._progress,
             )
             delivery.run(report, headers=headers, states=states, now=now)
-            # 4. ledgers
+            # 4. identity tokens (after profiles: the server links what it already holds)
+            self._send_tokens(report, headers, states=states, now=now, resend=full)
+            # 5. ledgers
             self._send_ledgers(report, headers)
         report.outbox = self.store.outbox_counts()
         report.pending = report.outbox[OutboxStatus.PENDING]
@@ -293,9 +303,14 @@ class EdgeUploader:
         )
         return report
 
-    def _send_consents(self, report: SyncReport, headers: dict[str, str]) -> bool:
-        """POST unsynced consent events in batches; False if any batch did not get through."""
-        unsynced = self.store.consent_events(unsynced_only=True)
+    def _send_consents(
+        self, report: SyncReport, headers: dict[str, str], *, resend: bool = False
+    ) -> bool:
+        """POST unsynced (or, to resend, all) consent events in batches.
+
+        Returns False if any batch did not get through.
+        """
+        unsynced = self.store.consent_events(unsynced_only=not resend)
         for start in range(0, len(unsynced), CONSENT_BATCH):
             batch = unsynced[start : start + CONSENT_BATCH]
             body = [c.event.model_dump(mode="json") for c in batch]
@@ -322,9 +337,17 @@ class EdgeUploader:
         return True
 
     def _enqueue(
-        self, report: SyncReport, *, states: dict[str, ConsentState], now: datetime
+        self,
+        report: SyncReport,
+        *,
+        states: dict[str, ConsentState],
+        now: datetime,
+        full: bool = False,
     ) -> None:
         """Queue one upload per (subject, purpose) holding exactly the allowed fields.
+
+        With ``full``, every upload is queued (unchanged ones too) as a ``replace`` snapshot
+        under a key of its own, so the server stores it again.
 
         Withheld fields are only counted. A (subject, purpose) left with no allowed field has
         its pending upload superseded: what consent no longer allows must not leave later.
@@ -337,6 +360,7 @@ class EdgeUploader:
         for stored in self.store.profile_fields():
             by_subject.setdefault(stored.subject, []).append(stored)
         purposes = [Purpose(p) for p in self.settings.upload_purposes]
+        snapshot = now.isoformat() if full else None
         for subject, fields in by_subject.items():
             state = states.get(subject, ConsentState())
             for purpose in purposes:
@@ -358,14 +382,59 @@ class EdgeUploader:
                 if not allowed:
                     closed.append((PROFILE_KIND, subject, purpose.value))
                     continue
-                upload = ProfileUpload(purpose=purpose.value, fields=allowed)
-                entries.append(profile_entry(edge_id=edge_id, subject=subject, upload=upload))
-        counts = self.store.enqueue_many(entries, now=self._clock())
+                upload = ProfileUpload(purpose=purpose.value, fields=allowed, replace=full)
+                entry = profile_entry(
+                    edge_id=edge_id, subject=subject, upload=upload, snapshot=snapshot
+                )
+                entries.append(entry)
+        counts = self.store.enqueue_many(entries, now=self._clock(), force=full)
         withdrawn = self.store.supersede_pending(closed, reason="nothing allowed for purpose")
         report.uploads_enqueued += counts.queued
         report.uploads_unchanged += counts.unchanged
         report.uploads_superseded += counts.superseded + withdrawn
         report.fields_withheld = dict(withheld)
+
+    def _send_tokens(
+        self,
+        report: SyncReport,
+        headers: dict[str, str],
+        *,
+        states: dict[str, ConsentState],
+        now: datetime,
+        resend: bool = False,
+    ) -> None:
+        """POST identity tokens of subjects with any granted purpose, in batches of 500."""
+        if resend:
+            self.store.mark_all_tokens_unsynced()
+        by_subject: dict[str, list[tuple[str, str]]] = {}
+        for subject, kind, token in self.store.identity_tokens(unsynced_only=True):
+            state = states.get(subject)
+            if state is not None and state.granted_purposes(now):
+                by_subject.setdefault(subject, []).append((kind, token))
+        subjects = sorted(by_subject)
+        for start in range(0, len(subjects), TOKEN_BATCH):
+            chunk = subjects[start : start + TOKEN_BATCH]
+            items = [
+                {"subject": s, "tokens": [{"kind": k, "token": t} for k, t in by_subject[s][:32]]}
+                for s in chunk
+            ]
+            try:
+                response = self._http.post(
+                    "/identity-tokens", json={"items": items}, headers=headers
+                )
+            except httpx.TransportError as exc:
+                report.server_reachable = False
+                report.notes.append(
+                    f"server unreachable ({type(exc).__name__}); tokens stay queued"
+                )
+                return
+            if not response.is_success:
+                report.notes.append(f"identity tokens answered HTTP {response.status_code}")
+                return
+            result = IdentityTokenResult.model_validate_json(response.content)
+            report.tokens_sent += result.recorded + result.duplicates
+            report.persons_linked += result.linked
+            self.store.mark_tokens_synced((s, t) for s in chunk for _, t in by_subject[s][:32])
 
     def _send_ledgers(self, report: SyncReport, headers: dict[str, str]) -> None:
         """PUT each model's ledger report (idempotent: the full state each time)."""

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import CatalogueError, FieldNotCataloguedError
 from .purposes import Purpose
@@ -36,6 +36,51 @@ class ValueType(StrEnum):
     NUMBER = "number"
     STRING = "string"
     BOOLEAN = "boolean"
+
+
+class MergeRule(StrEnum):
+    """How the server combines the contributions of several edges to one field.
+
+    ``sum``, ``max``, ``min`` and ``mean`` apply to numbers (``mean`` is weighted by each
+    contribution's ``merge_weight`` field, else its confidence, else equally); ``any`` and
+    ``all`` to booleans; ``latest`` to every type (the most recently computed contribution);
+    ``union`` to strings (the sorted distinct values); ``vote`` to tags (the
+    confidence-weighted mean probability of the contributions); ``derived`` to tags the server
+    recomputes from the merged fields named in ``derived_from``.
+    """
+
+    SUM = "sum"
+    MAX = "max"
+    MIN = "min"
+    MEAN = "mean"
+    LATEST = "latest"
+    ANY = "any"
+    ALL = "all"
+    UNION = "union"
+    VOTE = "vote"
+    DERIVED = "derived"
+
+
+#: Merge rules each value type admits.
+MERGE_RULES_FOR: Mapping[ValueType, frozenset[MergeRule]] = MappingProxyType(
+    {
+        ValueType.NUMBER: frozenset(
+            {MergeRule.SUM, MergeRule.MAX, MergeRule.MIN, MergeRule.MEAN, MergeRule.LATEST}
+        ),
+        ValueType.BOOLEAN: frozenset({MergeRule.ANY, MergeRule.ALL, MergeRule.LATEST}),
+        ValueType.STRING: frozenset({MergeRule.LATEST, MergeRule.UNION}),
+        ValueType.TAG: frozenset({MergeRule.VOTE, MergeRule.DERIVED, MergeRule.LATEST}),
+    }
+)
+#: The merge rule of a field whose catalogue entry names none.
+DEFAULT_MERGE: Mapping[ValueType, MergeRule] = MappingProxyType(
+    {
+        ValueType.NUMBER: MergeRule.LATEST,
+        ValueType.BOOLEAN: MergeRule.LATEST,
+        ValueType.STRING: MergeRule.LATEST,
+        ValueType.TAG: MergeRule.VOTE,
+    }
+)
 
 
 class LegalBasis(StrEnum):
@@ -67,6 +112,16 @@ class FieldSpec(BaseModel):
         Days after which the server deletes the field.
     meaning_zh, meaning_en : str
         What the field means, in Chinese and English.
+    merge : MergeRule or None
+        How edges' contributions combine on the server (``None``: the value type's default,
+        ``DEFAULT_MERGE``).
+    merge_weight : str or None
+        For ``mean``: the number field whose value, from the same edge, weighs each
+        contribution (e.g. a complaint *rate* weighted by the contact *count* gives the exact
+        pooled rate).
+    derived_from : tuple[str, ...]
+        For ``derived``: the catalogued fields the server's rule reads; each must be usable
+        for every purpose of this field.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +135,29 @@ class FieldSpec(BaseModel):
     retention_days: int = Field(gt=0)
     meaning_zh: str = Field(min_length=1)
     meaning_en: str = Field(min_length=1)
+    merge: MergeRule | None = None
+    merge_weight: str | None = None
+    derived_from: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _merge_fits_type(self) -> FieldSpec:
+        rule = self.merge_rule
+        if rule not in MERGE_RULES_FOR[self.value_type]:
+            allowed = ", ".join(sorted(MERGE_RULES_FOR[self.value_type]))
+            raise ValueError(
+                f"merge {rule.value!r} does not fit value_type {self.value_type.value!r} "
+                f"(use one of: {allowed})"
+            )
+        if self.merge_weight is not None and rule is not MergeRule.MEAN:
+            raise ValueError("merge_weight applies only to merge 'mean'")
+        if (rule is MergeRule.DERIVED) != bool(self.derived_from):
+            raise ValueError("derived_from is required with merge 'derived' and only with it")
+        return self
+
+    @property
+    def merge_rule(self) -> MergeRule:
+        """The merge rule in force (declared, else the value type's default)."""
+        return self.merge if self.merge is not None else DEFAULT_MERGE[self.value_type]
 
     @property
     def needs_separate_consent(self) -> bool:
@@ -214,6 +292,7 @@ class FieldCatalogue(BaseModel):
                 problems.append(f"fields[{index}]: duplicate field name {spec.name!r}")
             seen.add(spec.name)
             specs.append(spec)
+        problems.extend(_reference_problems({s.name: s for s in specs}))
         if problems:
             raise CatalogueError(problems)
         return cls(version=str(data.get("version", "unversioned")), fields=tuple(specs))
@@ -242,6 +321,33 @@ class FieldCatalogue(BaseModel):
         except (OSError, yaml.YAMLError) as exc:
             raise CatalogueError([f"cannot read catalogue {path}: {type(exc).__name__}"]) from exc
         return cls.from_mapping(data if isinstance(data, Mapping) else {})
+
+
+def _reference_problems(specs: Mapping[str, FieldSpec]) -> list[str]:
+    """Check ``merge_weight`` and ``derived_from`` name fields that can serve them."""
+    problems: list[str] = []
+    for spec in specs.values():
+        weight = specs.get(spec.merge_weight) if spec.merge_weight else None
+        if spec.merge_weight and (weight is None or weight.value_type is not ValueType.NUMBER):
+            problems.append(
+                f"{spec.name}: merge_weight {spec.merge_weight!r} is not a catalogued number field"
+            )
+        for source in spec.derived_from:
+            used = specs.get(source)
+            if used is None or used.value_type is not ValueType.NUMBER:
+                problems.append(
+                    f"{spec.name}: derived_from {source!r} is not a catalogued number field"
+                )
+                continue
+            missing = sorted(set(spec.purposes) - set(used.purposes))
+            if missing:
+                problems.append(
+                    f"{spec.name}: derived_from {source!r} is not catalogued for "
+                    f"purpose(s) {', '.join(p.value for p in missing)}"
+                )
+            if used.sensitivity is Sensitivity.SENSITIVE:
+                problems.append(f"{spec.name}: derived_from {source!r} is a sensitive field")
+    return problems
 
 
 def load_default_catalogue() -> FieldCatalogue:

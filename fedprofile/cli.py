@@ -54,7 +54,7 @@ def _privacy_env() -> None:
 #: The top-level commands, in help order.
 COMMANDS = (
     "demo", "serve", "edge", "scrub", "privacy", "simulate", "audit", "retention", "token",
-    "deploy",
+    "deploy", "identity",
 )  # fmt: skip
 
 
@@ -168,6 +168,20 @@ def _register_deploy(app: typer.Typer) -> None:
     )
 
 
+def _register_identity(app: typer.Typer) -> None:
+    from client.linkage_cli import encode_command
+    from server.identity.linkage_cli import link_command
+
+    identity_app = typer.Typer(
+        help="Privacy-preserving record linkage: keyed Bloom-filter encodings.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    identity_app.command("encode")(encode_command)
+    identity_app.command("link")(link_command)
+    app.add_typer(identity_app, name="identity")
+
+
 _REGISTER = {
     "demo": _register_demo,
     "serve": _register_serve,
@@ -179,6 +193,7 @@ _REGISTER = {
     "retention": _register_retention,
     "token": _register_token,
     "deploy": _register_deploy,
+    "identity": _register_identity,
 }
 
 

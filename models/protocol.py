@@ -75,12 +75,18 @@ class ProfileFieldIn(BaseModel):
 
 
 class ProfileUpload(BaseModel):
-    """Fields for one pseudonymous subject, uploaded for one declared purpose."""
+    """Fields for one pseudonymous subject, uploaded for one declared purpose.
+
+    ``replace`` marks a complete snapshot (``fedprofile edge sync --full``): the edge's
+    stored contributions for this subject and purpose that the upload does not name are
+    dropped, so the server ends up holding exactly what the edge holds.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     purpose: str = Field(min_length=1, max_length=40)
     fields: list[ProfileFieldIn] = Field(min_length=1, max_length=100)
+    replace: bool = False
 
 
 class UploadResult(BaseModel):
@@ -142,16 +148,35 @@ class BatchUploadResponse(BaseModel):
     results: list[BatchItemResult]
 
 
+class Contribution(BaseModel):
+    """One edge's contribution to a merged field, with its provenance."""
+
+    edge_id: str | None = Field(description="the contributing edge (None: set by an officer)")
+    channel: str | None = None
+    value: bool | int | float | str
+    confidence: float | None = None
+    computed_at: AwareDatetime
+
+
 class ProfileFieldOut(BaseModel):
-    """A stored profile field as returned to a reader."""
+    """A profile field as returned to a reader: the merge of every edge's contribution.
+
+    ``merge`` names the catalogue rule that combined the contributions (``derived``: the
+    server recomputed the tag from merged fields, explained in those fields); ``channels``
+    lists the contributing channels; ``contributions`` is filled only when the reader asks
+    for the breakdown (``?breakdown=channel``).
+    """
 
     name: str
-    value: bool | int | float | str
+    value: bool | int | float | str | list[str]
     confidence: float | None = None
     explanation: list[ExplanationItem] = Field(default_factory=list)
     provisional: bool = False
     computed_at: AwareDatetime
     source_channel: str | None = None
+    merge: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    contributions: list[Contribution] | None = None
 
 
 class ProfileRead(BaseModel):
@@ -163,6 +188,12 @@ class ProfileRead(BaseModel):
     withheld: int = Field(
         description="stored fields not returned because consent or the catalogue forbids them"
     )
+    person: str | None = Field(
+        default=None,
+        description="the person the pseudonym is linked into (its fields are merged over every "
+        "linked pseudonym under the most restrictive consent); None when it stands alone",
+    )
+    pseudonyms: int = Field(default=1, description="pseudonyms merged into this read")
 
 
 class ConsentBatchResult(BaseModel):
@@ -312,3 +343,47 @@ ERROR_BUDGET_EXHAUSTED = 3104
 METRIC_EVAL_LOSS = "eval-loss"
 METRIC_EVAL_AUC = "eval-auc"
 METRIC_EVAL_ACCURACY = "eval-accuracy"
+
+
+#: Pattern of a keyed identity token (``privacy.IdentityTokenizer``).
+IDENTITY_TOKEN_REGEX = r"^it_[0-9a-f]{64}$"
+#: Identifier kinds a token may be of (``privacy.IdentifierKind`` values).
+TOKEN_KIND_REGEX = r"^[a-z_]{2,20}$"
+
+
+class IdentityTokenWire(BaseModel):
+    """One keyed identity token: the kind of identifier and its HMAC, never the value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=TOKEN_KIND_REGEX)
+    token: str = Field(pattern=IDENTITY_TOKEN_REGEX)
+
+
+class IdentityTokenItem(BaseModel):
+    """The identity tokens an edge holds for one pseudonym."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(pattern=PSEUDONYM_REGEX)
+    tokens: list[IdentityTokenWire] = Field(min_length=1, max_length=32)
+
+
+class IdentityTokenBatch(BaseModel):
+    """Up to 500 pseudonyms' identity tokens in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[IdentityTokenItem] = Field(min_length=1, max_length=500)
+
+
+class IdentityTokenResult(BaseModel):
+    """What the server did with a batch of identity tokens."""
+
+    recorded: int = Field(description="new (pseudonym, token) pairs")
+    duplicates: int = Field(description="pairs the server already held")
+    refused: int = Field(
+        description="pseudonyms refused: no consent for any purpose, restricted or erased"
+    )
+    linked: int = Field(description="pseudonyms that joined or moved to a person")
+    hubs: int = Field(description="hub tokens met (shared by too many pseudonyms; never link)")

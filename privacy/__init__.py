@@ -18,6 +18,7 @@ from .errors import (
     PrivacyError,
 )
 from .identifiers import IdentifierKind, normalize_identifier
+from .identity_tokens import IDENTITY_TOKEN_PREFIX, IdentityTokenizer
 from .keys import create_key_file, load_key_file, load_or_create_key_file
 from .pseudonymize import PSEUDONYM_PREFIX, Pseudonymizer
 
@@ -75,6 +76,16 @@ _LAZY: dict[str, str] = {
     "UnknownRecognizerError": ".pii.errors",
     "create_recognizer": ".pii.registry",
     "register_recognizer": ".pii.registry",
+    "EncodedRecord": ".linkage.encoder",
+    "EncodingFormatError": ".linkage.errors",
+    "EncodingMismatchError": ".linkage.errors",
+    "LinkageEncoder": ".linkage.encoder",
+    "LinkageField": ".linkage.encoder",
+    "LinkageFieldKind": ".linkage.normalize",
+    "LinkageScheme": ".linkage.encoder",
+    "encoded_json_line": ".linkage.wire",
+    "parse_encoded_lines": ".linkage.wire",
+    "read_encoded_file": ".linkage.wire",
 }
 
 
@@ -95,12 +106,21 @@ __all__ = [
     "DataKey",
     "DecryptionError",
     "DetectedEntity",
+    "EncodedRecord",
+    "EncodingFormatError",
+    "EncodingMismatchError",
     "FieldCipher",
     "GradSampleRequest",
+    "IDENTITY_TOKEN_PREFIX",
     "IdentifierError",
     "IdentifierKind",
+    "IdentityTokenizer",
     "KeyFileError",
     "LedgerStateError",
+    "LinkageEncoder",
+    "LinkageField",
+    "LinkageFieldKind",
+    "LinkageScheme",
     "MasterKey",
     "MasterKeyRing",
     "PIIConfig",
@@ -133,6 +153,7 @@ __all__ = [
     "create_signing_key_file",
     "create_tenant_key_chain_file",
     "decrypt_record",
+    "encoded_json_line",
     "encrypt_record",
     "load_key_file",
     "load_master_key_file",
@@ -141,8 +162,10 @@ __all__ = [
     "load_signing_key_file",
     "load_tenant_key_chain",
     "normalize_identifier",
+    "parse_encoded_lines",
     "plan_steps",
     "planned_schedule",
+    "read_encoded_file",
     "register_recognizer",
     "repseudonymize",
     "resolve_mode",

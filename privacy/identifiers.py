@@ -1,8 +1,10 @@
-"""Normalisation of customer identifiers before pseudonymisation.
+"""Normalisation of customer identifiers before pseudonymisation or identity tokens.
 
-The same person must map to the same pseudonym whatever format a channel used, so every
-identifier is brought to one canonical form first: E.164 phone numbers (mainland China by
-default), lower-cased e-mail addresses, upper-case resident-ID numbers, trimmed account ids.
+The same person must map to the same pseudonym (and identity token) whatever format a channel
+used, so every identifier is brought to one canonical form first: E.164 phone numbers
+(mainland China by default), lower-cased e-mail addresses, upper-case resident-ID numbers,
+trimmed account ids, lower-case device ids without separators, WeChat openid / unionid as
+issued (case-sensitive), member-card numbers upper-case without spaces or dashes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .placeholders import (
     email_placeholder,
     id_number_placeholder,
     phone_placeholder,
+    token_placeholder,
 )
 
 
@@ -28,12 +31,19 @@ class IdentifierKind(StrEnum):
     EMAIL = "email"
     ID_NUMBER = "id_number"
     ACCOUNT_ID = "account_id"
+    MEMBER_CARD = "member_card"
+    WECHAT_UNIONID = "wechat_unionid"
+    WECHAT_OPENID = "wechat_openid"
+    DEVICE_ID = "device_id"
 
 
 _PHONE_CHARS = re.compile(r"^\+?[0-9\s()-]{5,24}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
 _ACCOUNT = re.compile(r"^[\w.:@-]{1,128}$")
+_DEVICE = re.compile(r"^[0-9a-z]{8,64}$")
+_WECHAT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_MEMBER_CARD = re.compile(r"^[0-9A-Z]{4,32}$")
 
 
 def normalize_identifier(kind: IdentifierKind, value: str, *, region: str = "CN") -> str:
@@ -83,9 +93,28 @@ def normalize_identifier(kind: IdentifierKind, value: str, *, region: str = "CN"
         if not _ID_NUMBER.match(upper):
             raise IdentifierError(kind.value, "not an 18-character resident ID number")
         return _refuse_placeholder(kind, upper, id_number_placeholder(upper))
-    if not _ACCOUNT.match(text):
-        raise IdentifierError(kind.value, "account ids are 1-128 word characters")
-    return _refuse_placeholder(kind, text, account_placeholder(text))
+    if kind is IdentifierKind.ACCOUNT_ID:
+        if not _ACCOUNT.match(text):
+            raise IdentifierError(kind.value, "account ids are 1-128 word characters")
+        return _refuse_placeholder(kind, text, account_placeholder(text))
+    return _normalize_device_or_card(kind, text)
+
+
+def _normalize_device_or_card(kind: IdentifierKind, text: str) -> str:
+    """Canonical device ids, WeChat ids and member cards (see the module docstring)."""
+    if kind is IdentifierKind.DEVICE_ID:
+        compact = re.sub(r"[\s:-]", "", text).lower()
+        if not _DEVICE.match(compact):
+            raise IdentifierError(kind.value, "device ids are 8-64 letters and digits")
+        return _refuse_placeholder(kind, compact, token_placeholder(compact))
+    if kind in (IdentifierKind.WECHAT_OPENID, IdentifierKind.WECHAT_UNIONID):
+        if not _WECHAT.match(text):
+            raise IdentifierError(kind.value, "WeChat ids are 16-64 letters, digits, _ or -")
+        return _refuse_placeholder(kind, text, token_placeholder(text))
+    compact = re.sub(r"[\s-]", "", text).upper()
+    if not _MEMBER_CARD.match(compact):
+        raise IdentifierError(kind.value, "member cards are 4-32 letters and digits")
+    return _refuse_placeholder(kind, compact, token_placeholder(compact))
 
 
 def _refuse_placeholder(kind: IdentifierKind, canonical: str, reason: str | None) -> str:

@@ -129,3 +129,17 @@ def account_placeholder(account: str) -> str | None:
     if account.lower() in PLACEHOLDER_ACCOUNTS or (len(account) > 1 and len(set(account)) == 1):
         return "a placeholder account id"
     return None
+
+
+def token_placeholder(value: str) -> str | None:
+    """Return why a device id, WeChat id or member card is a placeholder, or ``None``.
+
+    One character repeated (``00000000-0000-...``, an advertising id with tracking switched
+    off), a run of consecutive digits, or a placeholder word (``unknown``, ``null`` ...).
+    """
+    lowered = value.lower()
+    if lowered in PLACEHOLDER_ACCOUNTS or len(set(lowered)) == 1:
+        return "a placeholder identifier (one character repeated or a placeholder word)"
+    if lowered.isdigit() and _one_run(lowered):
+        return "a placeholder identifier (a run of consecutive digits)"
+    return None

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 
 from .identifiers import IdentifierKind, normalize_identifier
+from .identity_tokens import IdentityTokenizer
 from .keys import KEY_BYTES
 
 PSEUDONYM_PREFIX = "ps_"
@@ -60,3 +61,13 @@ class Pseudonymizer:
         canonical = normalize_identifier(kind, value, region=self._region)
         digest = hmac.new(self._key, f"{kind.value}:{canonical}".encode(), hashlib.sha256)
         return PSEUDONYM_PREFIX + digest.hexdigest()
+
+    def tokenizer(self) -> IdentityTokenizer:
+        """Return the identity tokenizer of the same tenant key (tokens differ from pseudonyms).
+
+        Returns
+        -------
+        IdentityTokenizer
+            Makes ``it_`` tokens of every identifier a channel holds.
+        """
+        return IdentityTokenizer(self._key, region=self._region)

@@ -174,6 +174,11 @@ class ServerSettings(BaseSettings):
         Processes that verify a large audit log (100,000 entries or more) in parallel,
         split at its signed checkpoints; 0 (default) uses one per CPU core (at most 8), 1
         verifies in a single pass. Same result either way.
+    identity_hub_limit : int
+        Most pseudonyms one keyed identity token may be shared by and still link them into
+        one person (default 5: a household's tablet or landline). A token shared by more is
+        a *hub* (a shop phone, a dummy value that slipped past the edge): it links nobody
+        and is listed for officers.
     dsr_due_days : int
         Calendar days between receiving a data-subject request and its due date (1-90,
         default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
@@ -209,6 +214,7 @@ class ServerSettings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=1)
     audit_verify_workers: int = Field(default=0, ge=0, le=64)
     dsr_due_days: int = Field(default=15, ge=1, le=90)
+    identity_hub_limit: int = Field(default=5, ge=2, le=1000)
     controller_name: str | None = Field(default=None, min_length=1, max_length=200)
     controller_contact: str | None = Field(default=None, min_length=1, max_length=200)
     controller_address: str | None = Field(default=None, min_length=1, max_length=300)

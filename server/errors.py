@@ -15,6 +15,7 @@ Hierarchy::
     │   ├── IdempotencyConflictError  an idempotency key reused with a different body
     │   └── RequestStateError       a data-subject request transition the rules refuse
     ├── RequestInvalidError         a data-subject request that cannot be carried out (422)
+    ├── IdentityDecisionError       an identity merge / detach / undo that cannot apply (422)
     ├── InvalidCursorError          a subject-event feed cursor this server did not issue (422)
     └── ConsentRefusedError         an upload with refused fields; nothing stored (403)
 
@@ -224,6 +225,20 @@ class RequestInvalidError(ServerError):
     """
 
     code = "dsr_invalid"
+
+
+class IdentityDecisionError(ServerError):
+    """An officer's identity decision that cannot apply (422).
+
+    For example a merge of a pseudonym with itself, or an undo of an undone decision.
+
+    Parameters
+    ----------
+    message : str
+        One line saying what to fix (ids and rules, never identifiers).
+    """
+
+    code = "identity_decision_invalid"
 
 
 class InvalidCursorError(ServerError):

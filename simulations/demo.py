@@ -45,7 +45,7 @@ from client import (
 )
 from client.edge import init_edge, open_tenant_key
 from models import API_PREFIX, Channel, RunConfig
-from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file
+from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file, load_key_file
 
 from .errors import DemoError
 from .federation import run_federation
@@ -120,6 +120,7 @@ class DemoSummary:
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     pii_masked: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         """Fields uploaded, withheld by consent on the edge, and refused by the server."""
@@ -151,6 +152,7 @@ class DemoSummary:
             "totals": self.totals(),
             "pii_masked": self.pii_masked,
             "timings": self.timings,
+            "identity": self.identity,
         }
 
 
@@ -275,6 +277,41 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _linkage(
+    cfg: DemoConfig, summary: DemoSummary, server: ServerProcess, population: PopulationConfig,
+    key: Path,
+) -> None:  # fmt: skip
+    """Score the server's persons against the generator's cross-device truth."""
+    from client.identity import IdentityResolver
+    from client.schemas import CustomerRef
+
+    from .linkage_truth import score_linkage, true_clusters
+
+    resolver = IdentityResolver(Pseudonymizer(load_key_file(key)))
+
+    def pseudonym_of(customer: dict[str, str]) -> str | None:
+        return resolver.resolve(CustomerRef.model_validate(customer)).subject
+
+    held: set[str] = set()
+    for channel in CHANNELS:
+        with EdgeStore.for_edge_dir(cfg.workdir / "edges" / channel) as store:
+            held.update(s for s, _, _ in store.identity_tokens() if s)
+    persons: dict[str, list[str]] = {}
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    with httpx.Client(base_url=server.url + API_PREFIX, headers=headers, timeout=60.0) as http:
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000, **({"after": after} if after else {})}
+            page = http.get("/identity/persons", params=params).raise_for_status().json()
+            persons.update({p["person"]: p["members"] for p in page})
+            if len(page) < 1000:
+                break
+            after = page[-1]["person"]
+        hubs = http.get("/identity/hubs").raise_for_status().json()
+    score = score_linkage(persons, true_clusters(population, pseudonym_of), held)
+    summary.identity = {**score.to_dict(), "pseudonyms_with_tokens": len(held), "hubs": len(hubs)}
+
+
 def _server_view(summary: DemoSummary, server: ServerProcess) -> None:
     """Read training rounds and ledgers back from the server's API."""
     headers = {"Authorization": f"Bearer {server.agent_token}"}
@@ -367,6 +404,8 @@ def run_demo(
         )
         _profiles_and_uploads(cfg, summary, server, population.end)
         marks["upload"] = time.perf_counter()
+        _linkage(cfg, summary, server, population, key)
+        marks["linkage"] = time.perf_counter()
         # 6. What the server now holds.
         _server_view(summary, server)
     except BaseException:

@@ -28,6 +28,7 @@ from ..errors import (
     EnrollmentDisabledError,
     ForbiddenError,
     IdempotencyConflictError,
+    IdentityDecisionError,
     InvalidCursorError,
     NotFoundError,
     RequestInvalidError,
@@ -55,6 +56,7 @@ STATUS: dict[type[ServerError], int] = {
     ConsentRefusedError: 403,
     RequestStateError: 409,
     RequestInvalidError: 422,
+    IdentityDecisionError: 422,
     InvalidCursorError: 422,
 }
 
@@ -82,6 +84,9 @@ ERROR_HELP: dict[str, str] = {
         "the data-subject request's state does not admit this action ('reason' says which rule)"
     ),
     "dsr_invalid": "the data-subject request is malformed or cannot be carried out",
+    "identity_decision_invalid": (
+        "the identity decision cannot apply (a pseudonym merged with itself, an undone decision)"
+    ),
     "invalid_cursor": "the feed cursor was not issued by this server; start again without one",
 }
 

@@ -44,6 +44,12 @@ class AuditAction(StrEnum):
     CONSOLE_LOOKUP = "console.lookup"
     CONSOLE_VERIFY = "console.verify"
     CONSOLE_EXPORT = "console.export"
+    IDENTITY_TOKENS = "identity.tokens"
+    IDENTITY_LINK = "identity.link"
+    IDENTITY_UNLINK = "identity.unlink"
+    IDENTITY_MERGE = "identity.merge"
+    IDENTITY_DETACH = "identity.detach"
+    IDENTITY_UNDO = "identity.undo"
 
 
 class AuditOutcome(StrEnum):
@@ -130,6 +136,20 @@ ACTION_HELP: dict[AuditAction, str] = {
         "an officer downloaded a signed export of an audit-log range from the console "
         "(detail: the range)"
     ),
+    AuditAction.IDENTITY_TOKENS: (
+        "one batch of keyed identity tokens from an edge: new and known pairs, refused "
+        "pseudonyms, links made and hub tokens met (no pseudonym, no identifier)"
+    ),
+    AuditAction.IDENTITY_LINK: (
+        "a pseudonym joined or moved to a person, with the evidence: kinds and prefixes of "
+        "the shared keyed tokens, or an officer's merge"
+    ),
+    AuditAction.IDENTITY_UNLINK: "a pseudonym left its person (split, hub, undo, erasure)",
+    AuditAction.IDENTITY_MERGE: "an officer merged two pseudonyms into one person (reason)",
+    AuditAction.IDENTITY_DETACH: (
+        "an officer detached a pseudonym from every automatic link (a split; reason)"
+    ),
+    AuditAction.IDENTITY_UNDO: "an officer undid an earlier merge or detach decision",
 }
 
 OUTCOME_HELP: dict[AuditOutcome, str] = {

@@ -54,6 +54,7 @@ from ..audit.entry_hash import subject_commitment
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.sink import AuditSink
 from ..errors import ForbiddenError, NotFoundError, RequestInvalidError, RequestStateError
+from ..identity.graph import members_of
 from ..principal import Principal
 from ..tables.dsr import DataSubjectRequest, DataSubjectRequestCreate, DataSubjectRequestPublic
 from ..tables.token import Role
@@ -67,7 +68,7 @@ from .dsr_store import (
     status_of,
     to_public,
 )
-from .erasure import erase_with_evidence
+from .erasure import SignedErasure, erase_with_evidence
 from .rectify import apply_rectification, check_rectification
 from .restriction import set_restriction
 
@@ -478,9 +479,43 @@ def _run_erasure(
     signing_key: SigningKey,
     at: datetime,
 ) -> dict[str, Any]:
-    """Erase the subject; unlink all of its requests; return the result with the receipt."""
+    """Erase the subject's whole person; unlink their requests; return the receipts.
+
+    The data subject is the person: every pseudonym linked with the requested one (shared
+    identity tokens, officers' merges) is erased the same way, each with its own signed
+    receipt, tombstone and feed event, so every edge deletes every pseudonym.
+    """
     subject = row.subject
     assert subject is not None  # checked by execute_request
+    linked = [m for m in members_of(session, subject) if m != subject]
+    receipts = [
+        _erase_one(session, row, member, principal, audit, signing_key, at)
+        for member in [subject, *linked]
+    ]
+    first = receipts[0]
+    row.subject = None
+    row.subject_commitment = first.receipt.subject_commitment
+    row.commitment_salt = first.receipt.commitment_salt
+    return {
+        "receipt_id": first.receipt.receipt_id,
+        "rows_erased": dict(first.receipt.deleted),
+        "key_destroyed": first.receipt.key_destruction is not None,
+        "receipt": first.envelope,
+        "linked_pseudonyms_erased": len(linked),
+        "linked_receipts": [r.envelope for r in receipts[1:]],
+    }
+
+
+def _erase_one(
+    session: Session,
+    row: DataSubjectRequest,
+    subject: str,
+    principal: Principal,
+    audit: AuditSink,
+    signing_key: SigningKey,
+    at: datetime,
+) -> SignedErasure:
+    """Erase one pseudonym of the request's person, unlinking its requests first."""
     for other in session.exec(
         select(DataSubjectRequest).where(col(DataSubjectRequest.subject) == subject)
     ).all():
@@ -488,7 +523,7 @@ def _run_erasure(
         other.subject = None
         session.add(other)
     session.flush()
-    signed = erase_with_evidence(
+    return erase_with_evidence(
         session=session,
         subject=subject,
         request_id=row.id,
@@ -498,15 +533,6 @@ def _run_erasure(
         signing_key=signing_key,
         at=at,
     )
-    row.subject = None
-    row.subject_commitment = signed.receipt.subject_commitment
-    row.commitment_salt = signed.receipt.commitment_salt
-    return {
-        "receipt_id": signed.receipt.receipt_id,
-        "rows_erased": dict(signed.receipt.deleted),
-        "key_destroyed": signed.receipt.key_destruction is not None,
-        "receipt": signed.envelope,
-    }
 
 
 def _run_restriction(

@@ -1,8 +1,9 @@
 """A subject's own profile (PIPL Art. 44-45, 24): view every field, delete one's own tags.
 
 Acts only on the pseudonym bound to the caller's subject token. Viewing shows each stored
-field with its meaning (zh/en) and the purposes it may be used for now; deleting removes the
-field and suppresses it, so edges are told (feed) and an upload of it is refused.
+field, merged over the channels that contributed it (``server.profiles``), with its meaning
+(zh/en) and the purposes it may be used for now; deleting removes the field and suppresses
+it, so edges are told (feed) and an upload of it is refused.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from ..audit.events import AuditAction, AuditOutcome
 from ..audit.sink import AuditSink
 from ..errors import NotFoundError
 from ..principal import Principal
+from ..profiles.view import merged_fields
 from ..tables.profile_field import ProfileField
 from ..tables.subject import Subject
 from .consent import consent_state
-from .profile_store import fields_of, to_field_out
-from .restriction import suppress_field
+from .profile_store import fields_of
+from .restriction import suppress_field, suppressed_fields
 from .self_service import subject_of
 from .subject_keys import subject_cipher
 
@@ -34,7 +36,7 @@ class OwnField(BaseModel):
     """One stored field as its subject sees it: value, meaning and what it may be used for."""
 
     name: str
-    value: bool | int | float | str
+    value: bool | int | float | str | list[str]
     confidence: float | None
     computed_at: datetime
     meaning_zh: str
@@ -100,22 +102,27 @@ def own_profile(
     cipher = None
     if master_keys is not None and any(r.value_ciphertext is not None for r in rows):
         cipher = subject_cipher(session=session, subject=subject, master_keys=master_keys)
+    view = merged_fields(
+        rows,
+        catalogue=catalogue,
+        allowed=lambda name: True,
+        fresh=lambda row: True,
+        cipher_for=lambda row: cipher,
+        suppressed=suppressed_fields(session=session, subjects=[subject]).get(subject, set()),
+    )
     out = []
-    for row in rows:
-        spec = catalogue.by_name.get(row.name)
-        if spec is None or (row.value_ciphertext is not None and cipher is None):
-            continue
-        wire = to_field_out(row, cipher=cipher)
+    for wire in view.fields:
+        spec = catalogue.by_name[wire.name]
         usable = [
             p.value
             for p in spec.purposes
             if evaluate(
-                catalogue=catalogue, consent=state, field=row.name, purpose=p, at=at
+                catalogue=catalogue, consent=state, field=wire.name, purpose=p, at=at
             ).allowed
         ]
         out.append(
             OwnField(
-                name=row.name,
+                name=wire.name,
                 value=wire.value,
                 confidence=wire.confidence,
                 computed_at=wire.computed_at,

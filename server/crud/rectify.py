@@ -51,9 +51,7 @@ def check_rectification(*, rectification: Rectification, catalogue: FieldCatalog
     """
     spec = catalogue.by_name.get(rectification.field)
     if spec is None:
-        raise RequestInvalidError(
-            "rectification names a field that is not in the field catalogue"
-        )
+        raise RequestInvalidError("rectification names a field that is not in the field catalogue")
     if not rectification.delete:
         problems = spec.value_problems(rectification.value)
         if problems:
@@ -105,14 +103,19 @@ def apply_rectification(
     """
     check_rectification(rectification=rectification, catalogue=catalogue)
     spec = catalogue.by_name[rectification.field]
-    row = session.exec(
-        select(ProfileField).where(
-            col(ProfileField.subject) == subject, col(ProfileField.name) == spec.name
-        )
-    ).first()
+    rows = session.exec(
+        select(ProfileField)
+        .where(col(ProfileField.subject) == subject, col(ProfileField.name) == spec.name)
+        .order_by(col(ProfileField.id))
+    ).all()
     action = "not_held"
-    if row is not None and rectification.delete:
-        session.delete(row)
+    # Every edge's contribution goes; a correction stays as one officer row (no edge), which
+    # reads put above any channel's value.
+    row = rows[0] if rows and not rectification.delete else None
+    for other in rows:
+        if other is not row:
+            session.delete(other)
+    if rows and rectification.delete:
         action = "deleted"
     elif row is not None:
         if spec.sensitivity is Sensitivity.SENSITIVE:
@@ -134,6 +137,8 @@ def apply_rectification(
         row.provisional = False
         row.computed_at = at
         row.updated_at = at
+        row.source_edge_id = None
+        row.source_channel = None
         session.add(row)
         action = "corrected"
     touch_subject(session=session, subject=subject, at=at)

@@ -217,6 +217,7 @@ def _decide(ctx: _Context, item: UploadItem) -> tuple[UploadOutcome, AuditRecord
         purpose=purpose,
         channel=ctx.principal.channel,
         at=ctx.at,
+        replace=item.upload.replace,
     )
     result = UploadResult(subject=item.subject, purpose=purpose.value, stored=names)
     ctx.state.add_receipt(

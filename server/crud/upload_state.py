@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -91,7 +91,10 @@ class UploadBatchState:
     last_seen : dict[str, datetime]
         ``last_seen_at`` of the stored subjects, by pseudonym.
     field_ids : dict[tuple[str, str], int]
-        Row ids of the stored profile fields of the batch's subjects, by (subject, name).
+        Row ids of this edge's stored contributions for the batch's subjects, by
+        (subject, name).
+    field_purposes : dict[int, str] or None
+        ``uploaded_purpose`` of those rows, by row id (what a ``replace`` upload may drop).
     keys : SubjectKeys or None
         Data keys of the batch's subjects; required to store a sensitive field.
     sensitive : Collection[str]
@@ -109,6 +112,7 @@ class UploadBatchState:
         field_ids: dict[tuple[str, str], int],
         keys: SubjectKeys | None = None,
         sensitive: Collection[str] = (),
+        field_purposes: dict[int, str] | None = None,
     ) -> None:
         self._session = session
         self._keys = keys
@@ -118,6 +122,8 @@ class UploadBatchState:
         self._consents = consents
         self._last_seen = last_seen
         self._field_ids = field_ids
+        self._field_purposes = field_purposes or {}
+        self._dropped_fields: set[int] = set()
         self._new_subjects: dict[str, datetime] = {}
         self._seen_subjects: dict[str, datetime] = {}
         self._new_fields: dict[tuple[str, str], dict[str, Any]] = {}
@@ -170,9 +176,9 @@ class UploadBatchState:
             )
         ).all()
         stored = connection.execute(
-            sa_select(_FIELD.c.id, _FIELD.c.subject, _FIELD.c.name).where(
-                _FIELD.c.subject.in_(wanted)
-            )
+            sa_select(
+                _FIELD.c.id, _FIELD.c.subject, _FIELD.c.name, _FIELD.c.uploaded_purpose
+            ).where(_FIELD.c.subject.in_(wanted), _FIELD.c.source_edge_id == edge_id)
         ).all()
         return cls(
             session=session,
@@ -181,6 +187,7 @@ class UploadBatchState:
             consents=consent_states(session=session, subjects=wanted),
             last_seen={str(r[0]): r[1] for r in seen},
             field_ids={(str(r[1]), str(r[2])): int(r[0]) for r in stored},
+            field_purposes={int(r[0]): str(r[3]) for r in stored},
             keys=None
             if master_keys is None
             else SubjectKeys(session=session, subjects=wanted, master_keys=master_keys),
@@ -225,8 +232,11 @@ class UploadBatchState:
         purpose: Purpose,
         channel: str | None,
         at: datetime,
+        replace: bool = False,
     ) -> list[str]:
         """Apply an accepted upload: touch the subject, insert or replace its fields.
+
+        Only this edge's contributions change; other edges' rows for the same fields stay.
 
         Parameters
         ----------
@@ -240,6 +250,9 @@ class UploadBatchState:
             The uploading edge's channel.
         at : datetime
             Write time.
+        replace : bool
+            A complete snapshot: also drop this edge's contributions for the subject that
+            were uploaded for ``purpose`` and are not in ``fields``.
 
         Returns
         -------
@@ -269,13 +282,28 @@ class UploadBatchState:
             row_id = self._field_ids.get((subject, field.name))
             if row_id is not None:
                 self._changed_fields[row_id] = values
+                self._field_purposes[row_id] = purpose.value
+                self._dropped_fields.discard(row_id)
             else:
                 self._new_fields[(subject, field.name)] = {
                     "subject": subject,
                     "name": field.name,
                     **values,
                 }
+        if replace:
+            self._drop_missing(subject, {f.name for f in fields}, purpose)
         return sorted(f.name for f in fields)
+
+    def _drop_missing(self, subject: str, kept: Collection[str], purpose: Purpose) -> None:
+        """Mark this edge's other contributions for (subject, purpose) for deletion."""
+        for (row_subject, name), row_id in self._field_ids.items():
+            if (
+                row_subject == subject
+                and name not in kept
+                and self._field_purposes.get(row_id) == purpose.value
+            ):
+                self._dropped_fields.add(row_id)
+                self._changed_fields.pop(row_id, None)
 
     def add_receipt(self, *, key: str, digest: str, response_json: str, at: datetime) -> None:
         """Record the receipt of an accepted upload.
@@ -326,6 +354,8 @@ class UploadBatchState:
             )
         if self._keys is not None:
             self._keys.flush()
+        if self._dropped_fields:
+            connection.execute(delete(_FIELD).where(_FIELD.c.id.in_(sorted(self._dropped_fields))))
         if self._new_fields:
             connection.execute(insert(_FIELD), list(self._new_fields.values()))
         if self._changed_fields:

@@ -1,6 +1,10 @@
-"""The ``ProfileField`` table: one catalogued field of one subject.
+"""The ``ProfileField`` table: one edge's contribution to one catalogued field of a subject.
 
-Written by ``server.crud.upload_state`` (per batch), read through ``server.crud.profile``;
+Each edge keeps its own row per (subject, field); reads merge the rows by the catalogue's
+``merge`` rule (``server.profiles``). A row with no ``source_edge_id`` was set by an officer
+(rectification) and stands alone.
+
+Written by ``server.crud.upload_state`` (per batch), read through ``server.profiles``;
 readers receive ``models.ProfileFieldOut`` (the wire record), so this module defines no
 separate public shape.
 
@@ -20,7 +24,7 @@ from .types import UTCDateTime
 
 
 class ProfileField(SQLModel, table=True):
-    """A stored profile field (table ``profile_field``; unique per subject and name).
+    """A stored contribution (table ``profile_field``; unique per subject, name and edge).
 
     ``value_json`` and ``explanation_json`` hold JSON text; ``uploaded_purpose`` is the purpose
     declared by the upload that wrote the current value. A sealed (sensitive) field has
@@ -30,7 +34,9 @@ class ProfileField(SQLModel, table=True):
 
     __tablename__ = "profile_field"
     __table_args__ = (
-        UniqueConstraint("subject", "name", name="uq_profile_field_subject_name"),
+        UniqueConstraint(
+            "subject", "name", "source_edge_id", name="uq_profile_field_subject_name_edge"
+        ),
         CheckConstraint(
             "(value_json IS NULL) <> (value_ciphertext IS NULL)",
             name="ck_profile_field_plain_or_sealed",

@@ -128,3 +128,19 @@ def test_pseudonym_when_other_tenant_key_then_unlinkable() -> None:
     b = IdentityResolver(Pseudonymizer(bytes(32))).resolve(ref).subject
 
     assert a != b
+
+
+def test_resolve_gives_a_token_per_identifier_and_skips_placeholders_with_reasons(
+    pseudonymizer: Pseudonymizer,
+) -> None:
+    ref = CustomerRef(account_id="u-7781", device_id="00000000-0000-0000-0000-000000000000",
+                      member_card="VIP-2024-889")  # fmt: skip
+    resolution = IdentityResolver(pseudonymizer).resolve(ref)
+    assert resolution.subject is not None
+    assert [kind for kind, _ in resolution.tokens] == ["account_id", "member_card"]
+    assert len(resolution.refused_tokens) == 1
+    assert resolution.refused_tokens[0].startswith("customer.device_id:")
+    assert "0000" not in resolution.refused_tokens[0]
+    # A channel that knows the same account by itself gets the same account token.
+    alone = IdentityResolver(pseudonymizer).resolve(CustomerRef(account_id="u-7781"))
+    assert alone.tokens == (resolution.tokens[0],)

@@ -205,6 +205,9 @@ def test_sync_when_consent_partial_then_only_allowed_fields_leave_the_edge(
         "feature.frequency_90d",
         "feature.monetary_90d",
         "feature.preferred_category",
+        "feature.complaints_90d",
+        "feature.cs_messages_90d",
+        "feature.active_days_30d",
     }
     assert sent == catalogue_allowed
     assert report.consents_sent == 1 and report.uploads_delivered == 1
@@ -247,7 +250,7 @@ def test_sync_when_server_refuses_then_reasons_recorded_and_not_retried(
         later = up.sync(now=NOW)
 
     # Assert
-    assert report.refused_by_server == {"no_consent_for_purpose": 8}
+    assert report.refused_by_server == {"no_consent_for_purpose": 11}  # every field sent
     assert report.uploads_delivered == 0 and report.pending == 0
     assert store.outbox_counts()["refused"] == 1
     assert later.uploads_delivered == 0 and later.refused_by_server == {}

@@ -8,6 +8,7 @@ from consent import (
     CatalogueError,
     FieldCatalogue,
     FieldNotCataloguedError,
+    MergeRule,
     Purpose,
     Sensitivity,
     load_default_catalogue,
@@ -85,3 +86,36 @@ def test_value_problems_by_type(field: str, value: object, fits: bool) -> None:
 
     assert (problems == []) is fits
     assert all(repr(value) not in p for p in problems)
+
+
+def _entry(name: str, value_type: str = "number", **extra: object) -> dict[str, object]:
+    return {"name": name, "category": "user.behavior", "sensitivity": "normal",
+            "value_type": value_type, "purposes": ["analytics"], "legal_basis": "consent",
+            "retention_days": 30, "meaning_zh": "例", "meaning_en": "example", **extra}  # fmt: skip
+
+
+def test_merge_rules_are_checked_against_value_type_and_references() -> None:
+    bad = {
+        "fields": [
+            _entry("feature.a", merge="union"),  # union is for strings
+            _entry("feature.b", merge="mean", merge_weight="feature.nope"),
+            _entry("tag.c", "tag", merge="derived", derived_from=["feature.d"],
+                   purposes=["analytics", "marketing"]),  # fmt: skip
+            _entry("feature.d", merge="sum"),
+            _entry("tag.e", "tag", merge="vote", derived_from=["feature.d"]),
+        ]
+    }
+    with pytest.raises(CatalogueError) as info:
+        FieldCatalogue.from_mapping(bad)
+    text = str(info.value)
+    assert "merge 'union' does not fit value_type 'number'" in text
+    assert "merge_weight 'feature.nope' is not a catalogued number field" in text
+    assert "derived_from 'feature.d' is not catalogued for purpose(s) marketing" in text
+    assert "derived_from is required with merge 'derived' and only with it" in text
+
+
+def test_fields_without_a_merge_rule_get_the_value_types_default() -> None:
+    entries = [_entry("feature.a"), _entry("tag.b", "tag")]
+    catalogue = FieldCatalogue.from_mapping({"fields": entries})
+    assert catalogue.get("feature.a").merge_rule is MergeRule.LATEST
+    assert catalogue.get("tag.b").merge_rule is MergeRule.VOTE

@@ -21,13 +21,13 @@ from server.audit.sink import DatabaseAuditSink
 from server.crud.consent import record_consents
 from server.crud.edge import register_edge
 from server.crud.erasure import erase_subject
-from server.crud.profile import read_profile
 from server.crud.profile_store import fields_of, to_field_out
 from server.crud.subject_keys import subject_cipher
 from server.crud.training import finish_run, list_runs, record_round, start_run
 from server.crud.upload import upload_profile
 from server.db import alembic_config, create_db_engine, upgrade_database
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.token import Role
 
 from .factories import T0, make_consent_event, make_field, make_pseudonym, make_upload

@@ -13,6 +13,7 @@ from . import (
     edges,
     feed,
     health,
+    identity,
     keys,
     ledgers,
     me,
@@ -36,6 +37,6 @@ def build_api_router() -> APIRouter:
     for module in (feed, edges, consents, profiles, ledgers, training, health, audit, keys, dsr):
         router.include_router(module.router)
     router.include_router(rekey.router)
-    for module in (notices, me, tokens):
+    for module in (notices, me, tokens, identity):
         router.include_router(module.router)
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query
 
@@ -16,8 +16,8 @@ from models import (
     UploadResult,
 )
 
-from ...crud.profile import read_profile
 from ...crud.upload import upload_profile, upload_profiles
+from ...profiles.read import read_profile
 from ..batch import batch_response
 from ..deps import (
     AuditDep,
@@ -114,11 +114,16 @@ def get_profile(
     audit: AuditDep,
     clock: ClockDep,
     master_keys: MasterKeysDep,
+    breakdown: Annotated[
+        Literal["channel"] | None,
+        Query(description="'channel': list each field's per-edge contributions"),
+    ] = None,
 ) -> ProfileRead:
     """Return the fields the catalogue and the subject's consent allow for ``purpose`` now.
 
-    Unknown purposes give 422 ``purpose_not_registered`` with the known ones. Audited as
-    ``profile.read``.
+    Each field is merged over the edges that contributed it by the catalogue's rule
+    (``merge``); derived tags are recomputed from the merged fields. Unknown purposes give
+    422 ``purpose_not_registered`` with the known ones. Audited as ``profile.read``.
     """
     return read_profile(
         session=session,
@@ -129,4 +134,5 @@ def get_profile(
         audit=audit,
         at=clock(),
         master_keys=master_keys,
+        breakdown=breakdown == "channel",
     )

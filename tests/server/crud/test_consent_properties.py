@@ -30,12 +30,12 @@ from models import ProfileUpload
 from server.audit.sink import DatabaseAuditSink
 from server.crud.consent import record_consents
 from server.crud.notice import publish_notice
-from server.crud.profile import read_profile
 from server.crud.profile_store import fields_of
 from server.crud.upload import upload_profile
 from server.db import create_db_engine
 from server.errors import ConsentRefusedError
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.edge import Edge
 from server.tables.token import Role
 

@@ -30,12 +30,12 @@ from server.crud.dsr import (
 )
 from server.crud.edge import register_edge
 from server.crud.erasure import verify_erasure_receipt
-from server.crud.profile import read_profile
 from server.crud.subject_keys import subject_cipher
 from server.crud.upload import upload_profile
 from server.db import create_db_engine, upgrade_database
 from server.errors import ForbiddenError, NotFoundError, RequestStateError
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.dsr import DataSubjectRequestCreate
 from server.tables.token import Role
 

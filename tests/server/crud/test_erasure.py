@@ -33,13 +33,13 @@ from server.crud.erasure import (
     subject_tables,
 )
 from server.crud.key_rotation import rotate_master_key
-from server.crud.profile import read_profile
 from server.crud.profile_store import fields_of, to_field_out
 from server.crud.subject_keys import subject_cipher
 from server.crud.upload import upload_profile
 from server.db import create_db_engine, upgrade_database
 from server.errors import NotFoundError
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.audit_entry import AuditEntry, AuditHead
 from server.tables.edge import Edge
 from server.tables.subject_key import SubjectKey

@@ -10,10 +10,10 @@ from sqlmodel import Session
 from consent import load_default_catalogue
 from models import ProfileUpload
 from server.crud.consent import record_consents
-from server.crud.profile import read_profile
 from server.crud.upload import upload_profile
 from server.errors import NotFoundError
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.edge import Edge
 from server.tables.token import Role
 

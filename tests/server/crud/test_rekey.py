@@ -21,7 +21,6 @@ from server.audit.sink import DatabaseAuditSink
 from server.crud.consent import consent_states, event_hash, record_consents, to_event
 from server.crud.edge import register_edge
 from server.crud.erasure import erase_subject
-from server.crud.profile import read_profile
 from server.crud.rekey import aliases_of, apply_rekey_batch, unlink_alias_audit_refs
 from server.crud.rekey_rows import pseudonym_columns
 from server.crud.subject_keys import subject_cipher
@@ -30,6 +29,7 @@ from server.crud.upload import upload_profile
 from server.db import create_db_engine, upgrade_database
 from server.errors import ConflictError, NotFoundError
 from server.principal import Principal
+from server.profiles.read import read_profile
 from server.tables.audit_entry import AuditEntry
 from server.tables.consent_record import ConsentRecord
 from server.tables.field_suppression import FieldSuppression

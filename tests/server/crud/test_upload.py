@@ -327,7 +327,7 @@ def test_upload_profiles_concurrent_batches_keep_the_chain_valid(file_engine: En
         before = count_entries(session=session)
     # Execute: 4 edges x 3 batches x 10 items, with 3 consent batches interleaved.
     errors = _run_threads(file_engine, batches=3)
-    # Assert: no lost or forked entry, every item stored once.
+    # Assert: no lost or forked entry, every item stored once (one contribution per edge).
     assert errors == []
     with Session(file_engine) as session:
         report = verify_chain(session=session)
@@ -335,4 +335,4 @@ def test_upload_profiles_concurrent_batches_keep_the_chain_valid(file_engine: En
         fields = len(session.exec(select(ProfileField)).all())
     assert report.ok
     assert report.entries == before + 4 * 3 * 10 + 3 * 10
-    assert receipts == 120 and fields == 2 * len(SHARED)
+    assert receipts == 120 and fields == len(EDGES) * 2 * len(SHARED)
