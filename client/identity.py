@@ -12,9 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from privacy import IdentifierError, IdentifierKind, IdentityTokenizer, Pseudonymizer
+from privacy import (
+    IdentifierError,
+    IdentifierKind,
+    IdentityTokenizer,
+    LinkageEncoder,
+    Pseudonymizer,
+    encoded_json_line,
+)
 
-from .schemas import CUSTOMER_IDENTIFIERS, CustomerRef
+from .schemas import CUSTOMER_IDENTIFIERS, CUSTOMER_QUASI_IDENTIFIERS, CustomerRef
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +29,8 @@ logger = logging.getLogger(__name__)
 IDENTIFIER_PRECEDENCE: tuple[IdentifierKind, ...] = tuple(
     IdentifierKind(name) for name in CUSTOMER_IDENTIFIERS
 )
+#: Fields of a reference that decide its resolution (the cache key).
+_CACHE_FIELDS = CUSTOMER_IDENTIFIERS + CUSTOMER_QUASI_IDENTIFIERS
 #: ``(kind, identity token)`` pairs of one customer reference.
 Tokens = tuple[tuple[str, str], ...]
 
@@ -44,6 +53,9 @@ class Resolution:
     refused_tokens : tuple[str, ...]
         Why the other identifiers gave no token (placeholders such as ``11111111111``,
         malformed values): field paths and reasons, never values.
+    encoding : str or None
+        The keyed Bloom-filter encoding of the reference's quasi-identifiers (name, birth
+        date, address, postcode) as one JSON line, or ``None`` when it carries none.
     """
 
     subject: str | None
@@ -51,6 +63,7 @@ class Resolution:
     reason: str | None = None
     tokens: Tokens = ()
     refused_tokens: tuple[str, ...] = ()
+    encoding: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,6 +111,7 @@ class IdentityResolver:
             raise ValueError("cache_size must be >= 0")
         self._pseudonymizer = pseudonymizer
         self._tokenizer: IdentityTokenizer = pseudonymizer.tokenizer()
+        self._encoder: LinkageEncoder = pseudonymizer.linkage_encoder()
         self._cache: dict[tuple[str | None, ...], Resolution] = {}
         self._cache_size = cache_size
 
@@ -122,7 +136,9 @@ class IdentityResolver:
             With ``subject`` set, or with ``reason`` such as
             ``"customer.phone: cannot normalise phone: not a phone number"``.
         """
-        key = tuple(getattr(ref, name) for name in CUSTOMER_IDENTIFIERS)
+        key = tuple(
+            getattr(ref, name) for name in CUSTOMER_IDENTIFIERS + CUSTOMER_QUASI_IDENTIFIERS
+        )
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -153,7 +169,16 @@ class IdentityResolver:
                 tokens.append((other.value, self._tokenizer.token(other, raw)))
             except IdentifierError as exc:
                 refused.append(f"customer.{other.value}: {exc}")
-        return Resolution(subject, kind, None, tuple(tokens), tuple(refused))
+        return Resolution(
+            subject, kind, None, tuple(tokens), tuple(refused), self._encode(subject, ref)
+        )
+
+    def _encode(self, subject: str, ref: CustomerRef) -> str | None:
+        """Return the quasi-identifiers' encoding under the subject's pseudonym, if any is given."""
+        values = {name: getattr(ref, name) for name in CUSTOMER_QUASI_IDENTIFIERS}
+        if not any(v and v.strip() for v in values.values()):
+            return None
+        return str(encoded_json_line(self._encoder.encode(subject, values)))
 
 
 def pseudonym_for(ref: CustomerRef, pseudonymizer: Pseudonymizer) -> str:

@@ -110,6 +110,8 @@ class IngestReport:
         Wall-clock seconds.
     identity_tokens : int
         New (pseudonym, identity token) pairs recorded for linking.
+    linkage_encodings : int
+        Pseudonyms whose quasi-identifier encoding was recorded or changed.
     tokens_refused : dict[str, int]
         Secondary identifiers left out of linking, by reason (placeholders such as
         ``11111111111``, malformed values); the line itself was accepted.
@@ -126,6 +128,7 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     identity_tokens: int = 0
+    linkage_encodings: int = 0
     tokens_refused: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -162,6 +165,7 @@ class IngestReport:
         self.notes.extend(other.notes)
         self.elapsed += other.elapsed
         self.identity_tokens += other.identity_tokens
+        self.linkage_encodings += other.linkage_encodings
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready summary (counts, reasons and paths only)."""
@@ -177,6 +181,7 @@ class IngestReport:
             "notes": list(self.notes),
             "elapsed_seconds": round(self.elapsed, 3),
             "identity_tokens": self.identity_tokens,
+            "linkage_encodings": self.linkage_encodings,
             "tokens_refused": dict(sorted(self.tokens_refused.items())),
         }
 
@@ -202,15 +207,24 @@ class _Batch:
         self.messages: list[tuple[MessageLine, str, float]] = []
         self.rejects: list[dict[str, Any]] = []
         self.tokens: set[tuple[str, str, str]] = set()
+        self.encodings: dict[str, str] = {}
         self.refused_tokens: Counter[str] = Counter()
         self.size = 0
         self._categories: dict[str | None, str | None] = {}
 
     def add(
-        self, line: ParsedLine, *, subject: str, ts: float, tokens: Tokens = ()
+        self,
+        line: ParsedLine,
+        *,
+        subject: str,
+        ts: float,
+        tokens: Tokens = (),
+        encoding: str | None = None,
     ) -> None:
         """Convert a valid line of ``subject`` (time ``ts``, epoch seconds) into the batch."""
         self.size += 1
+        if encoding is not None:
+            self.encodings[subject] = encoding
         for kind, token in tokens:
             self.tokens.add((subject, kind, token))
         if isinstance(line, EventLine):
@@ -252,6 +266,7 @@ class _Batch:
             self.messages,
         )
         tokens, self.tokens = self.tokens, set()
+        encodings, self.encodings = self.encodings, {}
         self.events, self.consents, self.messages, self.rejects = [], [], [], []
         self.size = 0
         if rejects:
@@ -263,6 +278,8 @@ class _Batch:
             report.duplicates["event"] += counts.duplicates
         if tokens:
             report.identity_tokens += self.store.add_identity_tokens(sorted(tokens))
+        if encodings:
+            report.linkage_encodings += self.store.put_linkage_encodings(sorted(encodings.items()))
         for reason, n in self.refused_tokens.items():
             report.tokens_refused[reason] = report.tokens_refused.get(reason, 0) + n
         self.refused_tokens.clear()
@@ -441,7 +458,13 @@ def _process(
     resolution = resolver.resolve(line.customer)
     if resolution.subject is None:
         return resolution.reason or "customer: cannot be resolved"
-    batch.add(line, subject=resolution.subject, ts=ts, tokens=resolution.tokens)
+    batch.add(
+        line,
+        subject=resolution.subject,
+        ts=ts,
+        tokens=resolution.tokens,
+        encoding=resolution.encoding,
+    )
     for reason in resolution.refused_tokens:
         batch.refused_tokens[reason] += 1
     return None

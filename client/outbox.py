@@ -144,8 +144,11 @@ class SyncReport:
     tokens_sent : int
         Identity tokens the server took (new or already held); tokens of subjects without
         any granted purpose are not sent.
+    encodings_sent : int
+        Quasi-identifier encodings the server took (new, changed or already held).
     persons_linked : int
-        Pseudonyms the server linked into (or moved between) persons after those tokens.
+        Pseudonyms the server linked into (or moved between) persons after those tokens and
+        encodings.
     server_reachable : bool
         False when the server could not be reached.
     credentials_rejected : bool
@@ -174,6 +177,7 @@ class SyncReport:
     delivered_total: int = 0
     ledgers_sent: int = 0
     tokens_sent: int = 0
+    encodings_sent: int = 0
     persons_linked: int = 0
     server_reachable: bool = True
     credentials_rejected: bool = False

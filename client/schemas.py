@@ -28,8 +28,17 @@ CUSTOMER_IDENTIFIERS: tuple[str, ...] = (
 )
 
 
+#: Quasi-identifiers a customer reference may carry: never stored, never pseudonymised; the
+#: edge encodes them as keyed Bloom filters for probabilistic linkage on the server.
+CUSTOMER_QUASI_IDENTIFIERS: tuple[str, ...] = ("name", "birth_date", "address", "postcode")
+
+
 class CustomerRef(BaseModel):
-    """Identifiers of the customer an input line is about (at least one is required)."""
+    """Identifiers of the customer an input line is about (at least one is required).
+
+    ``name``, ``birth_date``, ``address`` and ``postcode`` are quasi-identifiers: optional,
+    never enough on their own, encoded (keyed Bloom filters) and dropped at ingestion.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +50,10 @@ class CustomerRef(BaseModel):
     wechat_unionid: str | None = Field(default=None, max_length=64)
     wechat_openid: str | None = Field(default=None, max_length=64)
     device_id: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=64)
+    birth_date: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=16)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> CustomerRef:

@@ -1,4 +1,8 @@
-"""The identity-token table of the edge store: keyed tokens of every identifier a subject used.
+"""The identity tables of the edge store: keyed tokens and quasi-identifier encodings.
+
+``identity_tokens``: the keyed token of every identifier a subject used.
+``linkage_encodings``: the latest keyed Bloom-filter encoding of a subject's name, birth date,
+address and postcode (``privacy.LinkageEncoder``), one JSON line per subject.
 
 Ingestion records, per pseudonym, the ``it_`` token of each identifier its lines carried
 (phone, e-mail, account, member card, WeChat ids, device id; ``privacy.IdentityTokenizer``).
@@ -20,6 +24,8 @@ CREATE TABLE IF NOT EXISTS identity_tokens (
     subject TEXT NOT NULL, kind TEXT NOT NULL, token TEXT NOT NULL,
     synced INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (subject, token));
 CREATE INDEX IF NOT EXISTS identity_tokens_unsynced ON identity_tokens (synced, subject);
+CREATE TABLE IF NOT EXISTS linkage_encodings (
+    subject TEXT PRIMARY KEY, record TEXT NOT NULL, synced INTEGER NOT NULL DEFAULT 0);
 """
 
 
@@ -93,6 +99,47 @@ class TokenTable:
             )
 
     def mark_all_tokens_unsynced(self) -> None:
-        """Mark every token for delivery again (a full re-sync)."""
+        """Mark every token and encoding for delivery again (a full re-sync)."""
         with self._transaction() as db:
             db.execute("UPDATE identity_tokens SET synced = 0")
+            db.execute("UPDATE linkage_encodings SET synced = 0")
+
+    def put_linkage_encodings(self, rows: Iterable[tuple[str, str]]) -> int:
+        """Keep the latest ``(subject, encoded JSON line)``; a changed one is sent again.
+
+        Returns
+        -------
+        int
+            Rows inserted or changed.
+        """
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO linkage_encodings (subject, record) VALUES (?, ?) "
+                "ON CONFLICT(subject) DO UPDATE SET record = excluded.record, synced = 0 "
+                "WHERE linkage_encodings.record != excluded.record",
+                rows,
+            )
+            return db.total_changes - before
+
+    def linkage_encodings(self, *, unsynced_only: bool = False) -> list[tuple[str, str]]:
+        """Return ``(subject, encoded JSON line)`` rows by subject."""
+        sql = "SELECT subject, record FROM linkage_encodings"
+        if unsynced_only:
+            sql += " WHERE synced = 0"
+        return [(str(r[0]), str(r[1])) for r in self._db.execute(sql + " ORDER BY subject")]
+
+    def mark_encodings_synced(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Mark ``(subject, record)`` pairs delivered (a record changed since stays unsynced)."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE linkage_encodings SET synced = 1 WHERE subject = ? AND record = ?", rows
+            )
+
+    def synced_identity_subjects(self) -> set[str]:
+        """Return the pseudonyms whose tokens or encoding the server has taken."""
+        rows = self._db.execute(
+            "SELECT subject FROM identity_tokens WHERE synced = 1 "
+            "UNION SELECT subject FROM linkage_encodings WHERE synced = 1"
+        )
+        return {str(r[0]) for r in rows}

@@ -20,11 +20,12 @@ and reason codes only.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -48,6 +49,7 @@ from models import (
     EdgeCredential,
     EdgeRegistration,
     ExplanationItem,
+    IdentityEncodingResult,
     IdentityTokenResult,
     LedgerReport,
     ProfileFieldIn,
@@ -76,6 +78,15 @@ LedgerReporter = Callable[[EdgeStore, str], LedgerReport | None]
 CONSENT_BATCH = 500
 #: Subjects per ``POST /identity-tokens`` (the server's limit).
 TOKEN_BATCH = 500
+
+
+def _may_send(state: ConsentState | None, now: datetime) -> bool:
+    """Whether identity data of a pseudonym may go to the server (which decides for good).
+
+    Not when this edge recorded consent events for it and none grants a purpose now (it was
+    withdrawn here); yes otherwise, the server's consent across channels deciding.
+    """
+    return state is None or not state.events or bool(state.granted_purposes(now))
 
 
 def _default_ledger_reporter(store: EdgeStore, model: str) -> LedgerReport | None:
@@ -287,6 +298,7 @@ class EdgeUploader:
             delivery.run(report, headers=headers, states=states, now=now)
             # 4. identity tokens (after profiles: the server links what it already holds)
             self._send_tokens(report, headers, states=states, now=now, resend=full)
+            self._send_encodings(report, headers, states=states, now=now)
             # 5. ledgers
             self._send_ledgers(report, headers)
         report.outbox = self.store.outbox_counts()
@@ -403,38 +415,81 @@ class EdgeUploader:
         now: datetime,
         resend: bool = False,
     ) -> None:
-        """POST identity tokens of subjects with any granted purpose, in batches of 500."""
+        """POST identity tokens, 500 pseudonyms a time; the server keeps consented ones only.
+
+        A pseudonym this edge knows to be withdrawn from every purpose is not sent. Others are,
+        even without a local grant: the server holds consent from every channel (a phone
+        seen here only in a login may be consented at the desk) and names the ones it
+        refuses, whose tokens stay queued for a later sync.
+        """
         if resend:
             self.store.mark_all_tokens_unsynced()
         by_subject: dict[str, list[tuple[str, str]]] = {}
         for subject, kind, token in self.store.identity_tokens(unsynced_only=True):
-            state = states.get(subject)
-            if state is not None and state.granted_purposes(now):
+            if _may_send(states.get(subject), now):
                 by_subject.setdefault(subject, []).append((kind, token))
-        subjects = sorted(by_subject)
+        items: dict[str, dict[str, object]] = {
+            s: {"subject": s, "tokens": [{"kind": k, "token": t} for k, t in pairs[:32]]}
+            for s, pairs in by_subject.items()
+        }
+        for taken in self._post_identity(report, headers, "/identity-tokens", items):
+            self.store.mark_tokens_synced((s, t) for s in taken for _, t in by_subject[s][:32])
+
+    def _send_encodings(
+        self,
+        report: SyncReport,
+        headers: dict[str, str],
+        *,
+        states: dict[str, ConsentState],
+        now: datetime,
+    ) -> None:
+        """POST quasi-identifier encodings, 500 a time (selection as for tokens)."""
+        records = {
+            subject: record
+            for subject, record in self.store.linkage_encodings(unsynced_only=True)
+            if _may_send(states.get(subject), now)
+        }
+        items: dict[str, dict[str, object]] = {
+            s: {"subject": s, "record": json.loads(r)} for s, r in records.items()
+        }
+        for taken in self._post_identity(report, headers, "/identity-encodings", items):
+            self.store.mark_encodings_synced((s, records[s]) for s in taken)
+
+    def _post_identity(
+        self,
+        report: SyncReport,
+        headers: dict[str, str],
+        path: str,
+        items: dict[str, dict[str, object]],
+    ) -> Iterator[list[str]]:
+        """POST ``items`` (by pseudonym) in batches; yield each batch's accepted pseudonyms.
+
+        Stops at the first failure (a note in the report; the rest stays queued).
+        """
+        subjects = sorted(items)
         for start in range(0, len(subjects), TOKEN_BATCH):
             chunk = subjects[start : start + TOKEN_BATCH]
-            items = [
-                {"subject": s, "tokens": [{"kind": k, "token": t} for k, t in by_subject[s][:32]]}
-                for s in chunk
-            ]
+            body = {"items": [items[s] for s in chunk]}
             try:
-                response = self._http.post(
-                    "/identity-tokens", json={"items": items}, headers=headers
-                )
+                response = self._http.post(path, json=body, headers=headers)
             except httpx.TransportError as exc:
                 report.server_reachable = False
-                report.notes.append(
-                    f"server unreachable ({type(exc).__name__}); tokens stay queued"
-                )
+                report.notes.append(f"server unreachable ({type(exc).__name__}); {path} waits")
                 return
             if not response.is_success:
-                report.notes.append(f"identity tokens answered HTTP {response.status_code}")
+                report.notes.append(f"{path} answered HTTP {response.status_code}")
                 return
-            result = IdentityTokenResult.model_validate_json(response.content)
-            report.tokens_sent += result.recorded + result.duplicates
-            report.persons_linked += result.linked
-            self.store.mark_tokens_synced((s, t) for s in chunk for _, t in by_subject[s][:32])
+            answer = json.loads(response.content)
+            if path == "/identity-tokens":
+                tokens = IdentityTokenResult.model_validate(answer)
+                report.tokens_sent += tokens.recorded + tokens.duplicates
+                refused, linked = set(tokens.refused_subjects), tokens.linked
+            else:
+                encodings = IdentityEncodingResult.model_validate(answer)
+                report.encodings_sent += encodings.recorded + encodings.unchanged
+                refused, linked = set(encodings.refused_subjects), encodings.linked
+            report.persons_linked += linked
+            yield [s for s in chunk if s not in refused]
 
     def _send_ledgers(self, report: SyncReport, headers: dict[str, str]) -> None:
         """PUT each model's ledger report (idempotent: the full state each time)."""

@@ -8,6 +8,7 @@ drift apart. Consent events travel as ``consent.ConsentEvent`` (the consent room
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -387,3 +388,46 @@ class IdentityTokenResult(BaseModel):
     )
     linked: int = Field(description="pseudonyms that joined or moved to a person")
     hubs: int = Field(description="hub tokens met (shared by too many pseudonyms; never link)")
+    refused_subjects: list[str] = Field(
+        default_factory=list,
+        description="the refused pseudonyms (the edge sends their tokens again later)",
+    )
+
+
+class IdentityEncodingItem(BaseModel):
+    """One pseudonym's keyed Bloom-filter encoding of its quasi-identifiers.
+
+    ``record`` is the edge's encoded JSON object (``privacy.encoded_json_line``: id, format
+    version, key id and per-field filters under keyed labels); its ``id`` must equal
+    ``subject``. No raw value is in it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(pattern=PSEUDONYM_REGEX)
+    record: dict[str, Any]
+
+
+class IdentityEncodingBatch(BaseModel):
+    """Up to 500 pseudonyms' encodings in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[IdentityEncodingItem] = Field(min_length=1, max_length=500)
+
+
+class IdentityEncodingResult(BaseModel):
+    """What the server did with a batch of encodings."""
+
+    recorded: int = Field(description="encodings stored or changed")
+    unchanged: int = Field(description="encodings the server already held as they are")
+    refused: int = Field(
+        description="pseudonyms refused: no consent for any purpose, restricted or erased"
+    )
+    refused_subjects: list[str] = Field(
+        default_factory=list,
+        description="the refused pseudonyms (the edge sends their encodings again later)",
+    )
+    matches: int = Field(description="new probabilistic matches (linked automatically)")
+    reviews: int = Field(description="new pairs put in front of officers for review")
+    linked: int = Field(description="pseudonyms that joined or moved to a person")

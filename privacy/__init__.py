@@ -76,6 +76,7 @@ _LAZY: dict[str, str] = {
     "UnknownRecognizerError": ".pii.errors",
     "create_recognizer": ".pii.registry",
     "register_recognizer": ".pii.registry",
+    "CUSTOMER_LINKAGE_FIELDS": ".linkage.encoder",
     "EncodedRecord": ".linkage.encoder",
     "EncodingFormatError": ".linkage.errors",
     "EncodingMismatchError": ".linkage.errors",
@@ -100,6 +101,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BudgetExhaustedError",
+    "CUSTOMER_LINKAGE_FIELDS",
     "ChainedPseudonymizer",
     "DPConfig",
     "DPTrainer",

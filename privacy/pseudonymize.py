@@ -13,6 +13,7 @@ import hmac
 from .identifiers import IdentifierKind, normalize_identifier
 from .identity_tokens import IdentityTokenizer
 from .keys import KEY_BYTES
+from .linkage.encoder import CUSTOMER_LINKAGE_FIELDS, LinkageEncoder
 
 PSEUDONYM_PREFIX = "ps_"
 
@@ -71,3 +72,14 @@ class Pseudonymizer:
             Makes ``it_`` tokens of every identifier a channel holds.
         """
         return IdentityTokenizer(self._key, region=self._region)
+
+    def linkage_encoder(self) -> LinkageEncoder:
+        """Return the encoder of customers' quasi-identifiers under the same tenant key.
+
+        Returns
+        -------
+        LinkageEncoder
+            Keyed Bloom-filter encodings of ``CUSTOMER_LINKAGE_FIELDS`` (name, birth date,
+            address, postcode), the same on every edge of the tenant.
+        """
+        return LinkageEncoder(self._key, CUSTOMER_LINKAGE_FIELDS)

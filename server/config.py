@@ -179,6 +179,13 @@ class ServerSettings(BaseSettings):
         one person (default 5: a household's tablet or landline). A token shared by more is
         a *hub* (a shop phone, a dummy value that slipped past the edge): it links nobody
         and is listed for officers.
+    identity_match_threshold, identity_review_floor : float
+        Probabilistic linkage on the server: pairs with P(match) at or above the threshold
+        are joined automatically (default 0.99), pairs from the floor up to it go to the
+        officers' review queue (default 0.5). A false merge mixes two people's data, far
+        worse than a missed link an officer can still make, so the threshold is the
+        decision rule for a false merge costing 99 missed links (``fedprofile identity
+        link`` on two files keeps 0.5, equal costs).
     dsr_due_days : int
         Calendar days between receiving a data-subject request and its due date (1-90,
         default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
@@ -215,6 +222,8 @@ class ServerSettings(BaseSettings):
     audit_verify_workers: int = Field(default=0, ge=0, le=64)
     dsr_due_days: int = Field(default=15, ge=1, le=90)
     identity_hub_limit: int = Field(default=5, ge=2, le=1000)
+    identity_match_threshold: float = Field(default=0.99, gt=0.0, le=1.0)
+    identity_review_floor: float = Field(default=0.5, gt=0.0, le=1.0)
     controller_name: str | None = Field(default=None, min_length=1, max_length=200)
     controller_contact: str | None = Field(default=None, min_length=1, max_length=200)
     controller_address: str | None = Field(default=None, min_length=1, max_length=300)

@@ -295,7 +295,7 @@ def _linkage(
     held: set[str] = set()
     for channel in CHANNELS:
         with EdgeStore.for_edge_dir(cfg.workdir / "edges" / channel) as store:
-            held.update(s for s, _, _ in store.identity_tokens() if s)
+            held.update(store.synced_identity_subjects())
     persons: dict[str, list[str]] = {}
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     with httpx.Client(base_url=server.url + API_PREFIX, headers=headers, timeout=60.0) as http:
@@ -309,7 +309,7 @@ def _linkage(
             after = page[-1]["person"]
         hubs = http.get("/identity/hubs").raise_for_status().json()
     score = score_linkage(persons, true_clusters(population, pseudonym_of), held)
-    summary.identity = {**score.to_dict(), "pseudonyms_with_tokens": len(held), "hubs": len(hubs)}
+    summary.identity = {**score.to_dict(), "pseudonyms_held": len(held), "hubs": len(hubs)}
 
 
 def _server_view(summary: DemoSummary, server: ServerProcess) -> None:

@@ -128,14 +128,14 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
     if summary.identity:
         ident = summary.identity
         linked = Table(
-            title="Persons across channels / 跨渠道身份关联 (keyed identity tokens; scored "
-            "against the generator's cross-device truth)"
+            title="Persons across channels / 跨渠道身份关联 (keyed identity tokens and "
+            "encodings; scored against the generator's cross-device truth)"
         )
         for col in ("persons", "pseudonyms linked", "precision", "recall", "true pairs", "hubs"):
             linked.add_column(col, justify="right")
         linked.add_row(
             str(ident.get("persons", 0)),
-            f"{ident.get('pseudonyms_linked', 0)} of {ident.get('pseudonyms_with_tokens', 0)}",
+            f"{ident.get('pseudonyms_linked', 0)} of {ident.get('pseudonyms_held', 0)}",
             _fmt(ident.get("precision")),
             _fmt(ident.get("recall")),
             str(ident.get("true_pairs", 0)),
@@ -143,8 +143,9 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
         )
         console.print(linked)
         console.print(
-            "    precision / recall over pairs of pseudonyms the server holds; recall is bounded "
-            "by what edges see (a device whose logins never carry a shared identifier stays apart)"
+            "    precision / recall over pairs of pseudonyms the server may link (consented, "
+            "with tokens or encodings); a device whose lines never carry a shared identifier, "
+            "name or birth date stays apart"
         )
 
     pii = Table(title="PII masked on the edges / 边缘端脱敏的个人信息")

@@ -430,6 +430,31 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
+def account_profile(
+    user: User, config: PopulationConfig, *, channel: str, device: int
+) -> dict[str, str]:
+    """Return the name and birth date an account or an agent holds (quasi-identifiers).
+
+    Real-name verified accounts (实名认证) and service agents know the customer's name and
+    birth date (from the resident ID); each system writes the date its own way and some
+    leave it out. Drawn from a generator of its own (per user, channel and device), so the
+    rest of the population does not change.
+    """
+    rng = random.Random(f"profile:{config.seed}:{user.index}:{channel}:{device}")
+    born = user.id_number[6:14]
+    year, month, day = born[:4], born[4:6], born[6:]
+    spellings = (
+        f"{year}-{month}-{day}",
+        born,
+        f"{year}/{int(month)}/{int(day)}",
+        f"{year}年{int(month)}月{int(day)}日",
+    )
+    profile = {"name": user.name}
+    if rng.random() >= 0.1:
+        profile["birth_date"] = rng.choice(spellings)
+    return profile
+
+
 def _session(
     user: User,
     who: UserIdentity,
@@ -465,6 +490,7 @@ def _session(
         login = event("login")
         if "phone" not in customer and rng.random() < LINK_RATE:
             login["customer"] = who.customer(channel, device, link=True)
+        login["customer"].update(account_profile(user, config, channel=channel, device=device))
         yield login
     for _ in range(int(rng.random() < browse) + _poisson(rng, 2.5 * browse)):
         yield event("page_view", category=category)
@@ -492,7 +518,10 @@ def _session(
             if complain
             else rng.choice([Intent.INQUIRY, Intent.INQUIRY, Intent.PURCHASE, Intent.RETURN])
         )
-        yield event("complaint" if complain else "cs_message", category=category)
+        contact = event("complaint" if complain else "cs_message", category=category)
+        if channel == Channel.DESK.value:  # the agent verifies who is calling
+            contact["customer"].update(account_profile(user, config, channel=channel, device=0))
+        yield contact
         lang: Lang = "en" if rng.random() < config.english_share else "zh"
         person = {
             "name": user.name,

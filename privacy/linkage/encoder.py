@@ -253,3 +253,13 @@ class LinkageEncoder:
             label = self._labels[spec.name]
             clks[label] = None if canonical is None else self._filter(spec, canonical, salt)
         return EncodedRecord(id=record_id, key_id=self.key_id, clks=clks)
+
+
+#: Quasi-identifiers an edge encodes from its input lines' ``customer`` objects, with their
+#: kinds. Every edge of a tenant uses these names, so their field keys (and labels) agree.
+CUSTOMER_LINKAGE_FIELDS: tuple[LinkageField, ...] = (
+    LinkageField("name", LinkageFieldKind.TEXT),
+    LinkageField("birth_date", LinkageFieldKind.DATE),
+    LinkageField("address", LinkageFieldKind.TEXT),
+    LinkageField("postcode", LinkageFieldKind.DIGITS),
+)

@@ -50,6 +50,8 @@ class AuditAction(StrEnum):
     IDENTITY_MERGE = "identity.merge"
     IDENTITY_DETACH = "identity.detach"
     IDENTITY_UNDO = "identity.undo"
+    IDENTITY_ENCODINGS = "identity.encodings"
+    IDENTITY_REVIEW = "identity.review"
 
 
 class AuditOutcome(StrEnum):
@@ -150,6 +152,13 @@ ACTION_HELP: dict[AuditAction, str] = {
         "an officer detached a pseudonym from every automatic link (a split; reason)"
     ),
     AuditAction.IDENTITY_UNDO: "an officer undid an earlier merge or detach decision",
+    AuditAction.IDENTITY_ENCODINGS: (
+        "one batch of keyed quasi-identifier encodings from an edge: stored, unchanged and "
+        "refused counts, new probabilistic matches and review pairs"
+    ),
+    AuditAction.IDENTITY_REVIEW: (
+        "an officer accepted or rejected a probabilistic pair (candidate id, status, score)"
+    ),
 }
 
 OUTCOME_HELP: dict[AuditOutcome, str] = {

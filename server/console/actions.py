@@ -1,4 +1,4 @@
-"""The console's actions: login, logout, notices, request decisions, verify, downloads.
+"""The console's actions: login, logout, notices, requests, verify, downloads, identity.
 
 Every POST checks the session's CSRF token and ends in a 303 redirect (post/redirect/get).
 Every action is audited with the officer's actor string: the domain functions
@@ -52,6 +52,8 @@ from ..crud.notice import publish_notice
 from ..crud.receipt import signed_receipt
 from ..crud.token import resolve_principal
 from ..errors import ConflictError, NotFoundError, ServerError
+from ..identity.encodings import review_pair
+from ..identity.governance import detach_subject, undo_decision
 from .pages import LOGIN_CSRF_COOKIE
 from .session import CONSOLE_ROLES, SESSION_COOKIE, SESSION_TTL, encode_session, new_session
 from .web import (
@@ -386,6 +388,90 @@ async def _consent_receipt(
     return _download(document, f"consent-receipt-{receipt[:12]}.json")
 
 
+async def _identity_review(
+    request: Request,
+    candidate_id: int,
+    action: str,
+    db: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    user: OfficerDep,
+    settings: SettingsDep,
+    csrf: CsrfField,
+) -> Response:
+    """Accept or reject a probabilistic pair from the review queue."""
+    check_csrf(user, csrf)
+    if action not in ("accept", "reject"):
+        raise ConsoleNotFoundError()
+    try:
+        review_pair(
+            session=db, candidate_id=candidate_id, accept=action == "accept",
+            principal=user.principal, audit=audit, hub_limit=settings.identity_hub_limit,
+            at=clock(),
+        )  # fmt: skip
+    except NotFoundError:
+        db.rollback()
+        raise ConsoleNotFoundError() from None
+    except ServerError:
+        db.rollback()
+        return _refused(request, user, "error.conflict", status_code=409)
+    return redirect(f"/identity?done={action}")
+
+
+async def _identity_detach(
+    request: Request,
+    db: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    user: OfficerDep,
+    settings: SettingsDep,
+    csrf: CsrfField,
+    subject: Annotated[str, Form(max_length=80)],
+    reason: Annotated[str, Form(min_length=3, max_length=500)],
+) -> Response:
+    """Split a pseudonym off every automatic link (audited; undoable on the same page)."""
+    check_csrf(user, csrf)
+    if not _PSEUDONYM.fullmatch(subject):
+        return _refused(request, user, "error.bad_input", status_code=422)
+    try:
+        detach_subject(
+            session=db, subject=subject, reason=reason.strip(), principal=user.principal,
+            audit=audit, hub_limit=settings.identity_hub_limit, at=clock(),
+        )  # fmt: skip
+    except NotFoundError:
+        db.rollback()
+        raise ConsoleNotFoundError() from None
+    return redirect(f"/identity?subject={subject}&done=detach")
+
+
+async def _identity_undo(
+    request: Request,
+    decision_id: int,
+    db: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    user: OfficerDep,
+    settings: SettingsDep,
+    csrf: CsrfField,
+    subject: Annotated[str, Form(max_length=80)] = "",
+) -> Response:
+    """Undo a merge or detach decision."""
+    check_csrf(user, csrf)
+    try:
+        undo_decision(
+            session=db, override_id=decision_id, principal=user.principal, audit=audit,
+            hub_limit=settings.identity_hub_limit, at=clock(),
+        )  # fmt: skip
+    except NotFoundError:
+        db.rollback()
+        raise ConsoleNotFoundError() from None
+    except ServerError:
+        db.rollback()
+        return _refused(request, user, "error.conflict", status_code=409)
+    back = f"subject={subject}&" if _PSEUDONYM.fullmatch(subject) else ""
+    return redirect(f"/identity?{back}done=undo")
+
+
 def _refused(request: Request, user: Any, key: str, *, status_code: int) -> HTMLResponse:
     """Render the error page for a refused action, with a way back."""
     context = {
@@ -414,4 +500,11 @@ def build_actions_router() -> APIRouter:
     router.add_api_route("/consent/{subject}/receipts/{receipt}", _consent_receipt, methods=["GET"])
     router.add_api_route("/requests/{request_id}/export", _export, methods=["GET"])
     router.add_api_route("/requests/{request_id}/{action}", _decide, methods=["POST"])
+    router.add_api_route("/identity/detach", _identity_detach, methods=["POST"])
+    router.add_api_route(
+        "/identity/decisions/{decision_id}/undo", _identity_undo, methods=["POST"]
+    )
+    router.add_api_route(
+        "/identity/reviews/{candidate_id}/{action}", _identity_review, methods=["POST"]
+    )
     return router

@@ -1,4 +1,4 @@
-"""The console's pages (GET): login, overview, consent, requests, audit, privacy budget.
+"""The console's pages (GET): login, overview, consent, requests, audit, budget, identity.
 
 Routes stay thin: they read query parameters, call :mod:`server.console.queries` and render a
 template. Looking a subject up is the only page view that is audited (it shows one person's
@@ -27,9 +27,12 @@ from consent import (
 )
 from consent import load_default_purposes as _load_purposes
 
-from ..api.deps import AuditDep, ClockDep, SessionDep, get_engine
+from ..api.deps import AuditDep, ClockDep, SessionDep, SettingsDep, get_engine
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.principal_action import audit_action
+from ..identity.encodings import pending_reviews
+from ..identity.governance import decisions_about
+from ..identity.graph import hub_tokens, members_of, person_of, persons_page
 from ..tables.dsr import DataSubjectRequest
 from .charts import PALETTE, Line, line_chart
 from .coverage_cache import CoverageCache
@@ -269,13 +272,53 @@ def _budget(request: Request, db: SessionDep, user: OfficerDep) -> HTMLResponse:
     return render(request, "budget.html", {"charts": charts, "palette": PALETTE}, user=user)
 
 
+#: Persons listed on the identity page (the API pages through all of them).
+IDENTITY_PAGE_PERSONS = 50
+
+
+def _identity(
+    request: Request,
+    db: SessionDep,
+    clock: ClockDep,
+    user: OfficerDep,
+    audit: AuditDep,
+    settings: SettingsDep,
+    subject: Annotated[str | None, Query(max_length=80)] = None,
+) -> HTMLResponse:
+    """Render persons, the review queue, hubs and (optionally) one pseudonym's person."""
+    persons = persons_page(db, limit=IDENTITY_PAGE_PERSONS + 1)
+    context: dict[str, Any] = {
+        "persons": persons[:IDENTITY_PAGE_PERSONS],
+        "more": len(persons) > IDENTITY_PAGE_PERSONS,
+        "linked": sum(len(m) for _, m in persons[:IDENTITY_PAGE_PERSONS]),
+        "reviews": pending_reviews(db, limit=100),
+        "hubs": hub_tokens(db, hub_limit=settings.identity_hub_limit),
+        "subject": None,
+        "done": request.query_params.get("done"),
+    }
+    if subject and _PSEUDONYM.fullmatch(subject):
+        members = members_of(db, subject)
+        audit_action(
+            db, audit, user.principal, action=AuditAction.CONSOLE_LOOKUP, at=clock(),
+            outcome=AuditOutcome.ACCEPTED, subject=subject,
+            detail={"identity": True, "pseudonyms": len(members)},
+        )  # fmt: skip
+        context |= {
+            "subject": subject,
+            "person": person_of(db, subject),
+            "members": members,
+            "decisions": decisions_about(db, members),
+        }
+    return render(request, "identity.html", context, user=user)
+
+
 def build_pages_router() -> APIRouter:
     """Return the router of the console's GET pages (mounted under ``/console``).
 
     Returns
     -------
     APIRouter
-        Login, overview, consent, requests, one request, audit and privacy budget.
+        Login, overview, consent, requests, one request, audit, privacy budget, identity.
     """
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     router.add_api_route("/login", _login, methods=["GET"])
@@ -285,4 +328,5 @@ def build_pages_router() -> APIRouter:
     router.add_api_route("/requests/{request_id}", _request_detail, methods=["GET"])
     router.add_api_route("/audit", _audit, methods=["GET"])
     router.add_api_route("/budget", _budget, methods=["GET"])
+    router.add_api_route("/identity", _identity, methods=["GET"])
     return router

@@ -1,6 +1,7 @@
 """Access and export (PIPL Art. 45, GDPR Arts. 15 and 20): what the server holds on a subject.
 
-:func:`export_document` gathers, for one pseudonym, the stored profile fields (sealed ones
+:func:`export_document` gathers, for one pseudonym and every pseudonym linked with it into one
+person, the stored profile fields (sealed ones
 opened with the subject's data key), the consent events, whether processing is restricted,
 the fields suppressed on the subject's request, and the processing history: the audit
 entries that name the subject (when, which role, what action, for which purpose, with what
@@ -21,6 +22,7 @@ from sqlmodel import Session, col, select
 from consent import FieldCatalogue
 from privacy import MasterKeyRing
 
+from ..identity.graph import members_of
 from ..tables.audit_entry import AuditEntry
 from ..tables.consent_record import ConsentRecord
 from ..tables.field_suppression import FieldSuppression
@@ -82,7 +84,7 @@ def export_document(
     master_keys: MasterKeyRing | None,
     at: datetime,
 ) -> dict[str, Any]:
-    """Return everything the server holds on ``subject`` as one JSON document.
+    """Return everything the server holds on ``subject``'s person as one JSON document.
 
     Parameters
     ----------
@@ -103,8 +105,40 @@ def export_document(
     -------
     dict[str, Any]
         ``type``, ``version``, ``request_id``, ``subject``, ``generated_at``, ``restricted``,
-        ``profile``, ``suppressed_fields``, ``consents`` and ``processing_history``.
+        ``profile``, ``suppressed_fields``, ``consents``, ``processing_history`` and
+        ``linked_pseudonyms``: the same holdings of every pseudonym linked with ``subject``
+        into one person (the data subject is the person).
     """
+    own = _holdings(session, subject, catalogue, master_keys)
+    linked = [
+        {"subject": member, **_holdings(session, member, catalogue, master_keys)}
+        for member in members_of(session, subject)
+        if member != subject
+    ]
+    logger.info(
+        "export for request %s: %d field(s), %d consent event(s), %d history entr(ies), "
+        "%d linked pseudonym(s)",
+        request_id,
+        len(own["profile"]),
+        len(own["consents"]),
+        len(own["processing_history"]),
+        len(linked),
+    )
+    return {
+        "type": EXPORT_TYPE,
+        "version": 1,
+        "request_id": request_id,
+        "subject": subject,
+        "generated_at": _iso(at),
+        **own,
+        "linked_pseudonyms": linked,
+    }
+
+
+def _holdings(
+    session: Session, subject: str, catalogue: FieldCatalogue, master_keys: MasterKeyRing | None
+) -> dict[str, Any]:
+    """One pseudonym's restriction, profile rows, suppressions, consents and history."""
     rows = fields_of(session=session, subject=subject)
     cipher = None
     if master_keys is not None and any(r.value_ciphertext is not None for r in rows):
@@ -129,20 +163,7 @@ def export_document(
     suppressed = session.exec(
         select(FieldSuppression).where(col(FieldSuppression.subject) == subject)
     ).all()
-    history = processing_history(session=session, subject=subject)
-    logger.info(
-        "export for request %s: %d field(s), %d consent event(s), %d history entr(ies)",
-        request_id,
-        len(profile),
-        len(consents),
-        len(history),
-    )
     return {
-        "type": EXPORT_TYPE,
-        "version": 1,
-        "request_id": request_id,
-        "subject": subject,
-        "generated_at": _iso(at),
         "restricted": is_restricted(session=session, subject=subject),
         "profile": profile,
         "suppressed_fields": sorted(
@@ -150,5 +171,5 @@ def export_document(
             key=lambda s: s["field"],
         ),
         "consents": [json.loads(to_event(r).model_dump_json()) for r in consents],
-        "processing_history": history,
+        "processing_history": processing_history(session=session, subject=subject),
     }

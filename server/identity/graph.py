@@ -28,9 +28,10 @@ from sqlalchemy import delete, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from ..tables.identity import IdentityOverride, IdentityToken, PersonMember
+from ..tables.identity import IdentityCandidate, IdentityOverride, IdentityToken, PersonMember
 
 _TOKEN = IdentityToken.metadata.tables[IdentityToken.__tablename__]
+_CANDIDATE = IdentityCandidate.metadata.tables[IdentityCandidate.__tablename__]
 _MEMBER = PersonMember.metadata.tables[PersonMember.__tablename__]
 _OVERRIDE = IdentityOverride.metadata.tables[IdentityOverride.__tablename__]
 #: Values per ``IN (...)`` clause.
@@ -39,6 +40,12 @@ CHUNK = 500
 TOKEN_EVIDENCE_CHARS = 15
 MERGE = "merge"
 DETACH = "detach"
+#: Statuses of a probabilistic pair that join its pseudonyms: a model match (automatic) and
+#: an officer's acceptance of a reviewed pair.
+LINKED = "linked"
+ACCEPTED = "accepted"
+PENDING = "pending"
+REJECTED = "rejected"
 
 
 @dataclass
@@ -165,6 +172,30 @@ def _holders(session: Session, tokens: Collection[str]) -> list[tuple[str, str]]
     return out
 
 
+def _scored_pairs(
+    session: Session, subjects: Collection[str], detached: set[str]
+) -> list[tuple[str, str, str, float]]:
+    """Probabilistic pairs touching ``subjects`` that join: ``(a, b, status, score)``.
+
+    Automatic (``linked``) pairs do not apply to detached pseudonyms; officers' acceptances do.
+    """
+    out: list[tuple[str, str, str, float]] = []
+    connection = session.connection()
+    joining = (LINKED, ACCEPTED)
+    for chunk in _chunks(subjects):
+        rows = connection.execute(
+            sa_select(_CANDIDATE.c.subject, _CANDIDATE.c.other, _CANDIDATE.c.status,
+                      _CANDIDATE.c.score)
+            .where(_CANDIDATE.c.status.in_(joining))
+            .where(_CANDIDATE.c.subject.in_(chunk) | _CANDIDATE.c.other.in_(chunk))
+        )  # fmt: skip
+        for a, b, status, score in rows:
+            if status == LINKED and (a in detached or b in detached):
+                continue
+            out.append((str(a), str(b), str(status), float(score)))
+    return out
+
+
 def _persons_of(session: Session, subjects: Collection[str]) -> dict[str, str]:
     """Return the current person id of each of ``subjects`` that has one."""
     out: dict[str, str] = {}
@@ -217,8 +248,12 @@ def person_of(session: Session, subject: str) -> str | None:
 def _component(
     session: Session, seeds: Collection[str], *, hub_limit: int, detached: set[str],
     merges: Sequence[tuple[str, str]],
+    scored: list[tuple[str, str, str, float]],
 ) -> tuple[set[str], dict[str, list[str]], set[str], list[tuple[str, str, str]]]:  # fmt: skip
-    """Collect every pseudonym reachable from ``seeds`` (old persons included)."""
+    """Collect every pseudonym reachable from ``seeds`` (old persons included).
+
+    Probabilistic pairs met on the way are appended to ``scored``.
+    """
     visited, frontier = set(seeds), set(seeds)
     holders: dict[str, list[str]] = {}
     hubs: set[str] = set()
@@ -239,6 +274,10 @@ def _component(
         for a, b in merges:
             if a in frontier or b in frontier:
                 reached.update((a, b))
+        for pair in _scored_pairs(session, frontier, detached):
+            if pair not in scored:
+                scored.append(pair)
+            reached.update(pair[:2])
         frontier = reached - visited
         visited |= frontier
     return visited, holders, hubs, token_rows
@@ -264,8 +303,9 @@ def relink(session: Session, seeds: Collection[str], *, hub_limit: int, at: date
         Who joined, moved or left a person, with evidence, and the hubs met.
     """
     detached, merges = _active_overrides(session)
+    scored: list[tuple[str, str, str, float]] = []
     visited, holders, hubs, token_rows = _component(
-        session, seeds, hub_limit=hub_limit, detached=detached, merges=merges
+        session, seeds, hub_limit=hub_limit, detached=detached, merges=merges, scored=scored
     )
     sets = _DisjointSet(visited)
     for members in holders.values():
@@ -274,6 +314,8 @@ def relink(session: Session, seeds: Collection[str], *, hub_limit: int, at: date
     for a, b in merges:
         if a in visited and b in visited:
             sets.union(a, b)
+    for a, b, _, _ in scored:
+        sets.union(a, b)
     old = _persons_of(session, visited)
     result = Relink(hubs=hubs)
     claimed: set[str] = set()
@@ -290,7 +332,7 @@ def relink(session: Session, seeds: Collection[str], *, hub_limit: int, at: date
             if old.get(subject) != person:
                 result.linked[subject] = person
     _write(session, result, at=at)
-    result.evidence = _evidence(result.linked, holders, token_rows, merges)
+    result.evidence = _evidence(result.linked, holders, token_rows, merges, scored)
     return result
 
 
@@ -319,8 +361,9 @@ def _evidence(
     holders: dict[str, list[str]],
     token_rows: Sequence[tuple[str, str, str]],
     merges: Sequence[tuple[str, str]],
+    scored: Sequence[tuple[str, str, str, float]],
 ) -> dict[str, list[str]]:
-    """Per linked pseudonym: ``kind:it_prefix`` of each token it shares, ``officer`` merges."""
+    """Per linked pseudonym: shared ``kind:it_prefix`` tokens, officer merges, scored pairs."""
     kinds = {token: kind for _, token, kind in token_rows}
     out: dict[str, list[str]] = {}
     for subject in linked:
@@ -331,6 +374,11 @@ def _evidence(
         )
         if any(subject in pair for pair in merges):
             items.append("officer_merge")
+        items.extend(
+            f"{'probabilistic' if status == LINKED else 'officer_review'}:{score:.3f}"
+            for a, b, status, score in scored
+            if subject in (a, b)
+        )
         out[subject] = items
     return out
 

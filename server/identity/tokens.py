@@ -10,6 +10,7 @@ evidence: the kinds and prefixes of the shared tokens, never an identifier.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -33,6 +34,35 @@ from .graph import Relink, relink
 logger = logging.getLogger(__name__)
 
 _TOKEN = IdentityToken.metadata.tables[IdentityToken.__tablename__]
+
+
+def linkable_subjects(session: Session, subjects: Sequence[str], *, at: datetime) -> set[str]:
+    """Return the pseudonyms whose identity data the server may keep for linking now.
+
+    Those with consent for at least one purpose (from any channel), neither restricted nor
+    erased.
+
+    Parameters
+    ----------
+    session : Session
+        A session.
+    subjects : Sequence[str]
+        Pseudonyms of an upload.
+    at : datetime
+        The moment of evaluation.
+
+    Returns
+    -------
+    set[str]
+        The accepted pseudonyms.
+    """
+    states = consent_states(session=session, subjects=subjects)
+    blocked = restricted_among(session=session, subjects=subjects) | set(
+        tombstones_of(session=session, subjects=subjects)
+    )
+    return {
+        s for s in subjects if s not in blocked and s in states and states[s].granted_purposes(at)
+    }
 
 
 def link_records(
@@ -111,13 +141,7 @@ def record_tokens(
     """
     lock_chain(session=session)
     subjects = sorted({item.subject for item in batch.items})
-    states = consent_states(session=session, subjects=subjects)
-    blocked = restricted_among(session=session, subjects=subjects) | set(
-        tombstones_of(session=session, subjects=subjects)
-    )
-    accepted = {
-        s for s in subjects if s not in blocked and s in states and states[s].granted_purposes(at)
-    }
+    accepted = linkable_subjects(session, subjects, at=at)
     wanted = {(i.subject, t.token): t.kind for i in batch.items if i.subject in accepted
               for t in i.tokens}  # fmt: skip
     held = _held(session, accepted)
@@ -140,11 +164,12 @@ def record_tokens(
         refused=len(subjects) - len(accepted),
         linked=len(change.linked),
         hubs=len(change.hubs),
+        refused_subjects=[s for s in subjects if s not in accepted],
     )
     summary = AuditRecord(
         actor=principal.actor, role=principal.role.value, action=AuditAction.IDENTITY_TOKENS,
         purpose=None, subject=None, outcome=AuditOutcome.ACCEPTED,
-        detail=result.model_dump(), at=at,
+        detail=result.model_dump(exclude={"refused_subjects"}), at=at,
     )  # fmt: skip
     link_audit = link_records(
         change, actor=principal.actor, role=principal.role.value, at=at, reason="tokens"

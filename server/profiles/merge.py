@@ -23,10 +23,20 @@ OFFICER_CHANNEL = "officer"
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One opened contribution: the wire form of the stored row and the edge it came from."""
+    """One opened contribution: the stored row's wire form, its edge and its pseudonym.
+
+    A person's read merges the contributions of several pseudonyms, so one edge may
+    contribute twice (two devices at the web edge): ``key`` tells them apart.
+    """
 
     edge_id: str | None
     field: ProfileFieldOut
+    subject: str = ""
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        """``(pseudonym, edge)``: whose contribution this is (``merge_weight`` lookups)."""
+        return self.subject, self.edge_id
 
     @property
     def channel(self) -> str:
@@ -82,7 +92,7 @@ def merge_parts(
     spec: FieldSpec,
     parts: Sequence[Part],
     *,
-    weights: Mapping[str | None, float] | None = None,
+    weights: Mapping[tuple[str, str | None], float] | None = None,
     breakdown: bool = False,
 ) -> ProfileFieldOut:
     """Merge the visible contributions to one field.
@@ -95,8 +105,8 @@ def merge_parts(
     parts : Sequence[Part]
         At least one contribution. A part with no edge (an officer's rectification)
         replaces every edge's contribution.
-    weights : Mapping[str or None, float] or None
-        For ``mean`` with a ``merge_weight``: that field's value per edge id.
+    weights : Mapping[tuple[str, str or None], float] or None
+        For ``mean`` with a ``merge_weight``: that field's value per ``Part.key``.
     breakdown : bool
         Whether to list the contributions in the result.
 
@@ -139,7 +149,7 @@ def merge_parts(
 
 
 def _combine(
-    rule: MergeRule, parts: Sequence[Part], weights: Mapping[str | None, float]
+    rule: MergeRule, parts: Sequence[Part], weights: Mapping[tuple[str, str | None], float]
 ) -> tuple[bool | int | float | str | list[str], float | None, list[ExplanationItem]]:
     """Apply a rule other than ``latest`` to two or more parts."""
     if rule is MergeRule.VOTE:
@@ -159,7 +169,7 @@ def _combine(
         return parts[chosen].field.value, parts[chosen].field.confidence, []
     # MEAN: by the declared weight field's value from the same edge, else by confidence.
     if weights:
-        shares = [max(weights.get(p.edge_id, 0.0), 0.0) for p in parts]
+        shares = [max(weights.get(p.key, 0.0), 0.0) for p in parts]
     else:
         shares = [p.field.confidence if p.field.confidence is not None else 1.0 for p in parts]
     return round(_weighted_mean(numbers, shares), MERGED_DECIMALS), None, []

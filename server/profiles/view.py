@@ -45,19 +45,22 @@ def _parts(rows: Iterable[ProfileField], cipher_for: CipherFor) -> list[Part]:
         cipher = cipher_for(row) if row.value_ciphertext is not None else None
         if row.value_ciphertext is not None and cipher is None:
             continue
-        parts.append(Part(edge_id=row.source_edge_id, field=to_field_out(row, cipher=cipher)))
+        out = to_field_out(row, cipher=cipher)
+        parts.append(Part(edge_id=row.source_edge_id, field=out, subject=row.subject))
     return parts
 
 
-def _weights(spec: FieldSpec, grouped: Mapping[str, Sequence[Part]]) -> dict[str | None, float]:
+def _weights(
+    spec: FieldSpec, grouped: Mapping[str, Sequence[Part]]
+) -> dict[tuple[str, str | None], float]:
     """Per-edge values of ``spec.merge_weight`` (empty: weigh by confidence)."""
     if spec.merge_weight is None:
         return {}
-    out: dict[str | None, float] = {}
+    out: dict[tuple[str, str | None], float] = {}
     for part in grouped.get(spec.merge_weight, ()):
         value = part.field.value
         if isinstance(value, int | float) and not isinstance(value, bool):
-            out[part.edge_id] = float(value)
+            out[part.key] = float(value)
     return out
 
 

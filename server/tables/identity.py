@@ -11,7 +11,7 @@ automatic link (a split). All three reference the subject, so erasure removes th
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -60,3 +60,40 @@ class IdentityOverride(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     undone_by: str | None = Field(default=None, max_length=120)
+
+
+class IdentityEncoding(SQLModel, table=True):
+    """A pseudonym's latest keyed Bloom-filter encoding (table ``identity_encoding``).
+
+    ``record_json`` is the edge's encoded record (keyed labels and filters, no raw value); the
+    server compares filters and never decodes them.
+    """
+
+    __tablename__ = "identity_encoding"
+
+    subject: str = Field(foreign_key="subject.pseudonym", primary_key=True, max_length=67)
+    record_json: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdentityCandidate(SQLModel, table=True):
+    """A probabilistic pair of pseudonyms (table ``identity_candidate``; ``subject < other``).
+
+    ``decision`` is what the model said (``match`` or ``review``) with its ``score``
+    (P(match)); ``status`` is what applies: ``linked`` (a match, joined automatically),
+    ``pending`` (waiting for an officer), ``accepted`` / ``rejected`` (an officer's review,
+    which later scores never overturn).
+    """
+
+    __tablename__ = "identity_candidate"
+    __table_args__ = (UniqueConstraint("subject", "other", name="uq_identity_candidate_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(foreign_key="subject.pseudonym", max_length=67, index=True)
+    other: str = Field(foreign_key="subject.pseudonym", max_length=67, index=True)
+    score: float
+    decision: str = Field(max_length=10)
+    status: str = Field(max_length=10, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    reviewed_by: str | None = Field(default=None, max_length=120)
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -107,10 +107,12 @@ def test_population_lines_use_ground_truth_identities_and_link_by_phone(tmp_path
     }
 
     seen: dict[int, set[str]] = defaultdict(set)
-    links = 0
+    links = profiled = 0
     for channel in CHANNELS:
         for raw in (tmp_path / f"{channel}.jsonl").read_text(encoding="utf-8").splitlines():
             customer = json.loads(raw)["customer"]
+            # Logins and desk contacts also carry the name and birth date (quasi-identifiers).
+            quasi = {k: customer.pop(k) for k in ("name", "birth_date") if k in customer}
             if len(customer) == 2:  # a linking login: the login identifier plus the phone
                 links += 1
                 login = {k: v for k, v in customer.items() if k != "phone"}
@@ -118,8 +120,11 @@ def test_population_lines_use_ground_truth_identities_and_link_by_phone(tmp_path
                 assert customer["phone"] == users[user]["phone"]
             else:
                 user = known[json.dumps(customer, sort_keys=True)]
+            if quasi:
+                profiled += 1
+                assert quasi["name"] == users[user]["name"]
             seen[user].add(json.dumps(customer, sort_keys=True))
 
     assert summary.cross_device_users == sum(t["cross_device"] for t in truth) > 0
-    assert links > 0
+    assert links > 0 and profiled > 0
     assert any(len(refs) >= 3 for refs in seen.values())  # several pseudonyms for one person

@@ -6,13 +6,20 @@ Thin: the workflows are in ``server.identity`` (tokens, graph, governance).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from models import PSEUDONYM_REGEX, IdentityTokenBatch, IdentityTokenResult
+from models import (
+    PSEUDONYM_REGEX,
+    IdentityEncodingBatch,
+    IdentityEncodingResult,
+    IdentityTokenBatch,
+    IdentityTokenResult,
+)
 
+from ...identity.encodings import pending_reviews, record_encodings, review_pair
 from ...identity.governance import (
     Decision,
     decisions_about,
@@ -96,6 +103,22 @@ class PersonMembers(BaseModel):
 
     person: str
     members: list[str]
+
+
+class ReviewOut(BaseModel):
+    """A probabilistic pair waiting for an officer."""
+
+    id: int
+    subject: str
+    other: str
+    score: float
+    created_at: datetime
+
+
+class ReviewDecision(BaseModel):
+    """An officer's review of a pair."""
+
+    decision: Literal["accept", "reject"]
 
 
 class HubOut(BaseModel):
@@ -223,3 +246,57 @@ def post_undo(
             hub_limit=settings.identity_hub_limit, at=clock(),
         )
     )  # fmt: skip
+
+
+@router.post("/identity-encodings")
+def post_identity_encodings(
+    batch: IdentityEncodingBatch,
+    session: SessionDep,
+    principal: EdgePrincipal,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> IdentityEncodingResult:
+    """Store keyed quasi-identifier encodings; link them probabilistically; review band.
+
+    Audited as ``identity.encodings`` plus ``identity.link`` / ``identity.unlink`` per change.
+    """
+    return record_encodings(
+        session=session, batch=batch, principal=principal, audit=audit,
+        hub_limit=settings.identity_hub_limit, at=clock(),
+        threshold=settings.identity_match_threshold,
+        review_floor=settings.identity_review_floor,
+    )  # fmt: skip
+
+
+@router.get("/identity/reviews")
+def get_reviews(
+    session: SessionDep,
+    _officer: OfficerPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[ReviewOut]:
+    """List probabilistic pairs waiting for an officer, most probable first."""
+    return [
+        ReviewOut.model_validate(row, from_attributes=True)
+        for row in pending_reviews(session, limit=limit)
+    ]
+
+
+@router.post("/identity/reviews/{candidate_id}")
+def post_review(
+    candidate_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: ReviewDecision,
+    session: SessionDep,
+    principal: OfficerPrincipal,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> DecisionResult:
+    """Accept or reject a probabilistic pair (audited ``identity.review``)."""
+    change = review_pair(
+        session=session, candidate_id=candidate_id, accept=body.decision == "accept",
+        principal=principal, audit=audit, hub_limit=settings.identity_hub_limit, at=clock(),
+    )  # fmt: skip
+    return DecisionResult(
+        decision=candidate_id, linked=len(change.linked), unlinked=len(change.unlinked)
+    )

@@ -34,6 +34,7 @@ def decide(
     *,
     threshold: float,
     review_floor: float,
+    one_to_one: bool = True,
 ) -> tuple[NDArray[np.int64], list[LinkDecision]]:
     """Return the pairs to write (indices into the inputs) and their decisions.
 
@@ -48,6 +49,10 @@ def decide(
     review_floor : float
         Pairs in ``[review_floor, threshold)`` whose records are both unmatched, and pairs
         above the threshold that lost the one-to-one assignment, are for review.
+    one_to_one : bool
+        Two files (default). ``False`` for deduplication inside one population, where a
+        person may hold several records: every pair at or above the threshold is a match
+        (the identity graph joins them transitively) and every pair in the band is reviewed.
 
     Returns
     -------
@@ -62,6 +67,11 @@ def decide(
     decisions: list[LinkDecision] = []
     kept: list[int] = []
     for index in order.tolist():
+        if not one_to_one:
+            match = probability[index] >= threshold
+            decisions.append(LinkDecision.MATCH if match else LinkDecision.REVIEW)
+            kept.append(index)
+            continue
         a, b = int(ia[index]), int(ib[index])
         free = a not in taken_a and b not in taken_b
         if probability[index] >= threshold and free:

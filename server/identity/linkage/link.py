@@ -99,15 +99,34 @@ def _as_matrix(side: Sequence[EncodedRecord] | EncodingMatrix, name: str) -> Enc
 
 
 def _random_pair_levels(
-    left: EncodingMatrix, right: EncodingMatrix, rng: np.random.Generator
+    left: EncodingMatrix, right: EncodingMatrix, rng: np.random.Generator, *, dedupe: bool
 ) -> NDArray[np.int8]:
-    """Agreement levels of up to ``U_SAMPLE_PAIRS`` pairs drawn uniformly (all pairs if fewer)."""
+    """Agreement levels of up to ``U_SAMPLE_PAIRS`` pairs drawn uniformly (all pairs if fewer).
+
+    With ``dedupe``, pairs of a record with itself are left out.
+    """
     total = len(left) * len(right)
     if total <= U_SAMPLE_PAIRS:
         codes = np.arange(total, dtype=np.int64)
     else:
         codes = rng.integers(0, total, size=U_SAMPLE_PAIRS, dtype=np.int64)
-    return agreement_levels(pair_dice(left, right, codes // len(right), codes % len(right)))
+    ia, ib = codes // len(right), codes % len(right)
+    if dedupe:
+        differ = np.asarray(left.ids, dtype=object)[ia] != np.asarray(right.ids, dtype=object)[ib]
+        ia, ib = ia[differ], ib[differ]
+    return agreement_levels(pair_dice(left, right, ia, ib))
+
+
+def _dedupe_pairs(
+    left: EncodingMatrix, right: EncodingMatrix, ia: NDArray[np.int64], ib: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Drop self pairs, and the mirror of pairs whose two records are both on the left."""
+    left_ids = np.asarray(left.ids, dtype=object)
+    right_ids = np.asarray(right.ids, dtype=object)
+    a_ids, b_ids = left_ids[ia], right_ids[ib]
+    on_left = np.isin(b_ids, left_ids)
+    keep = (a_ids != b_ids) & (~on_left | (a_ids < b_ids))
+    return ia[keep], ib[keep]
 
 
 def run_linkage(
@@ -119,6 +138,7 @@ def run_linkage(
     blocking: BlockingConfig | None = None,
     u_estimate: UEstimate = "random_pairs",
     rng: np.random.Generator | None = None,
+    dedupe: bool = False,
 ) -> LinkageResult:
     """Link two sides and return the links with the fitted model and timings.
 
@@ -138,6 +158,11 @@ def run_linkage(
         the candidates.
     rng : numpy.random.Generator or None
         Draws the random pairs (default: seeded with 0, so a run is reproducible).
+    dedupe : bool
+        One population, not two files: ``a`` holds new records and ``b`` every record
+        (``a``'s included), ids are pseudonyms. A record is never paired with itself, a pair
+        of two new records is scored once, and decisions are not one-to-one (a person may
+        hold several pseudonyms; the identity graph joins matches transitively).
 
     Returns
     -------
@@ -160,6 +185,8 @@ def run_linkage(
     # 2. block
     clock = time.perf_counter()
     ia, ib = candidate_pairs(left, right, blocking)
+    if dedupe:
+        ia, ib = _dedupe_pairs(left, right, ia, ib)
     seconds["blocking"] = time.perf_counter() - clock
     if not len(ia):
         return LinkageResult(links=[], model=None, candidates=0, seconds=seconds)
@@ -174,7 +201,7 @@ def run_linkage(
         model = fit_fellegi_sunter(
             levels,
             left.fields,
-            random_pairs=random_pair_levels(_random_pair_levels(left, right, rng)),
+            random_pairs=random_pair_levels(_random_pair_levels(left, right, rng, dedupe=dedupe)),
             total_pairs=len(left) * len(right),
         )
     else:
@@ -183,7 +210,9 @@ def run_linkage(
     seconds["em"] = time.perf_counter() - clock
     # 5. decide
     clock = time.perf_counter()
-    chosen, decisions = decide(ia, ib, probability, threshold=threshold, review_floor=review_floor)
+    chosen, decisions = decide(
+        ia, ib, probability, threshold=threshold, review_floor=review_floor, one_to_one=not dedupe
+    )
     links = [
         Link(left.ids[int(ia[i])], right.ids[int(ib[i])], float(probability[i]), decision)
         for i, decision in zip(chosen.tolist(), decisions, strict=True)

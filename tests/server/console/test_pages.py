@@ -16,7 +16,10 @@ from tests.server.factories import ADMIN_TOKEN, FakeClock, bearer, make_pseudony
 
 from .factories import csrf_of, ledger_report, logged_in, login, seed_consents
 
-PAGES = ["/console/", "/console/consent", "/console/requests", "/console/audit", "/console/budget"]
+PAGES = [
+    "/console/", "/console/consent", "/console/requests", "/console/audit", "/console/budget",
+    "/console/identity",
+]  # fmt: skip
 
 
 def _entries(engine: Engine, action: str) -> list[AuditEntry]:

@@ -181,3 +181,43 @@ def test_erasing_one_pseudonym_erases_the_person_everywhere(tmp_path: Path, api:
             for row in conn.execute(sa_select(table)).mappings():
                 text = " ".join(str(v) for v in row.values())
                 assert DESK not in text and APP not in text, table.name
+
+
+def test_access_export_covers_every_linked_pseudonym(tmp_path: Path, api: Api) -> None:
+    from consent import load_default_catalogue
+    from server.crud.dsr_export import export_document
+
+    _three_edges(tmp_path, api)
+    with Session(api.engine) as session:
+        document = export_document(session=session, subject=DESK, request_id="r-1",
+                                   catalogue=load_default_catalogue(), master_keys=None,
+                                   at=NOW)  # fmt: skip
+    assert [p["subject"] for p in document["linked_pseudonyms"]] == [APP]
+    linked = document["linked_pseudonyms"][0]
+    assert any(f["name"] == "feature.monetary_90d" and f["value"] == 10000
+               for f in linked["profile"])  # fmt: skip
+    assert linked["consents"] and document["profile"]
+
+
+def test_tokens_of_a_pseudonym_without_consent_wait_on_the_edge_until_it_consents(
+    tmp_path: Path, api: Api
+) -> None:
+    # The app edge holds an account nobody consented for (anywhere): the server refuses it.
+    edge, _ = make_edge(tmp_path, api, "app", _lines("a", APP_REF, "page_view", channel="app"),
+                        consent_for=[])  # fmt: skip
+    first = sync(tmp_path, api, edge, "app")
+    assert first.tokens_sent == 0
+    assert len(edge.identity_tokens(unsynced_only=True)) == 2  # account and device, queued
+    # The customer consents (at this edge); the next sync sends and the server keeps them.
+    from client.ingest import ingest_file
+    from privacy import Pseudonymizer as _P
+
+    from ...client.edge_factories import FakeScrubber, consent_line, write_jsonl
+
+    line = consent_line("late-grant", purpose="personalized_service", channel="app")
+    line["customer"] = dict(APP_REF)
+    ingest_file(store=edge, path=write_jsonl(tmp_path / "late.jsonl", [line]),
+                pseudonymizer=_P(KEY), detector=FakeScrubber(), now=NOW)  # fmt: skip
+    second = sync(tmp_path, api, edge, "app")
+    edge.close()
+    assert second.tokens_sent == 2 and _person(api, APP)["members"] == [APP]

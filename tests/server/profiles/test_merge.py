@@ -52,7 +52,8 @@ def test_number_rules(rule: str, expected: float) -> None:
 def test_mean_is_weighted_by_the_declared_weight_field_from_the_same_edge() -> None:
     # Complaint rates 0.5 (of 10 contacts) and 0.0 (of 30 contacts): pooled rate 5/40.
     parts = [_part(0.5, edge="desk"), _part(0.0, edge="web")]
-    merged = merge_parts(_spec("number", "mean"), parts, weights={"desk": 10.0, "web": 30.0})
+    weights = {("", "desk"): 10.0, ("", "web"): 30.0}
+    merged = merge_parts(_spec("number", "mean"), parts, weights=weights)
     assert merged.value == pytest.approx(5 / 40)
 
 
@@ -102,3 +103,12 @@ def test_shipped_catalogue_declares_a_fitting_rule_for_every_field() -> None:
     assert rules["feature.monetary_90d"] is MergeRule.SUM
     assert rules["feature.recency_days"] is MergeRule.MIN
     assert rules["tag.high_purchasing_power"] is MergeRule.DERIVED
+
+
+def test_one_edge_contributing_for_two_pseudonyms_of_a_person_is_weighed_per_pseudonym() -> None:
+    # Two devices at the same web edge: rates 1.0 of 2 contacts and 0.0 of 6 -> 2 / 8.
+    one = Part(edge_id="web", field=_part(1.0).field, subject="ps_a")
+    two = Part(edge_id="web", field=_part(0.0).field, subject="ps_b")
+    weights = {("ps_a", "web"): 2.0, ("ps_b", "web"): 6.0}
+    merged = merge_parts(_spec("number", "mean"), [one, two], weights=weights)
+    assert merged.value == pytest.approx(0.25)
