@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models import Channel, EventType
+from models import BoundedTime, Channel, EventType
 
 #: Identifier fields of a customer reference, strongest first (the pseudonym comes from the
 #: first one present; every one present becomes an identity token).
@@ -71,7 +71,7 @@ class EventLine(BaseModel):
     event_id: str = Field(min_length=1, max_length=128)
     type: EventType
     channel: Channel
-    ts: AwareDatetime
+    ts: BoundedTime
     customer: CustomerRef
     category: str | None = Field(default=None, max_length=64)
     amount: float | None = Field(default=None, ge=-10_000_000.0, le=10_000_000.0)
@@ -88,7 +88,7 @@ class MessageLine(BaseModel):
     kind: Literal["message"]
     message_id: str = Field(min_length=1, max_length=128)
     channel: Channel
-    ts: AwareDatetime
+    ts: BoundedTime
     customer: CustomerRef
     text: str = Field(min_length=1, max_length=5000)
     lang: Literal["zh", "en"] = "zh"
@@ -102,13 +102,13 @@ class ConsentLine(BaseModel):
     kind: Literal["consent"]
     consent_id: str = Field(min_length=1, max_length=128)
     channel: Channel
-    ts: AwareDatetime
+    ts: BoundedTime
     customer: CustomerRef
     purpose: str = Field(min_length=1, max_length=40)
     status: Literal["granted", "withdrawn", "revoked", "expired"]
     notice_version: str = Field(min_length=1, max_length=40)
     separate: bool = False
-    expires_at: AwareDatetime | None = None
+    expires_at: BoundedTime | None = None
 
 
 InputLine = Annotated[EventLine | MessageLine | ConsentLine, Field(discriminator="kind")]

@@ -181,11 +181,7 @@ class FieldSpec(BaseModel):
         if self.value_type is ValueType.TAG:
             ok = isinstance(value, bool)
         elif self.value_type is ValueType.NUMBER:
-            ok = (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(float(value))
-            )
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
         elif self.value_type is ValueType.STRING:
             ok = isinstance(value, str) and 0 < len(value) <= 64
         else:
@@ -199,6 +195,14 @@ class FieldSpec(BaseModel):
             ValueType.BOOLEAN: "a boolean",
         }[self.value_type]
         return [f"field {self.name!r} expects {expected}"]
+
+
+def _finite(value: float) -> bool:
+    """Whether a number is finite as a float (an integer past float range is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 class FieldCatalogue(BaseModel):

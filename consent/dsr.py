@@ -31,10 +31,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ConsentError
 from .records import PSEUDONYM_PATTERN, ConsentEvent
+from .times import ConsentTime
 
 #: Days between receipt and due date unless configured otherwise.
 DEFAULT_DUE_DAYS = 15
@@ -395,7 +396,7 @@ class SubjectEventWire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: SubjectEventKind
-    occurred_at: AwareDatetime
+    occurred_at: ConsentTime
     subject: str | None = Field(default=None, pattern=PSEUDONYM_PATTERN)
     subject_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     hash_salt: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")

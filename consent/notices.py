@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import NoticeError
 from .purposes import Purpose
 from .records import ConsentEvent, ConsentStatus
+from .times import ConsentTime
 
 #: Notice version labels: what channels record in ``ConsentEvent.notice_version``.
 NOTICE_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$"
@@ -74,7 +75,7 @@ class Notice(NoticeDraft):
         The fields of :class:`NoticeDraft`.
     """
 
-    published_at: AwareDatetime
+    published_at: ConsentTime
 
 
 class NoticeRegistry:

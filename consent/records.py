@@ -15,9 +15,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .purposes import Purpose
+from .times import ConsentTime
 
 if TYPE_CHECKING:
     from .notices import NoticeRegistry
@@ -65,11 +66,11 @@ class ConsentEvent(BaseModel):
     subject: str = Field(pattern=PSEUDONYM_PATTERN)
     purpose: Purpose
     status: ConsentStatus
-    occurred_at: AwareDatetime
+    occurred_at: ConsentTime
     notice_version: str = Field(min_length=1, max_length=40)
     channel: str = Field(min_length=1, max_length=20)
     separate: bool = False
-    expires_at: AwareDatetime | None = None
+    expires_at: ConsentTime | None = None
     evidence_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 

@@ -9,6 +9,7 @@ import importlib
 import logging
 from typing import Any
 
+from .bounds import INT64_MAX, BoundedTime, FiniteFloat, bounded_time
 from .protocol import (
     API_PREFIX,
     ARRAYS_KEY,
@@ -141,6 +142,7 @@ __all__ = [
     "BehaviourLearner",
     "BehaviourModel",
     "BehaviourModelConfig",
+    "BoundedTime",
     "CATEGORIES",
     "CATEGORY_LABELS",
     "CONFIG_KEY",
@@ -160,9 +162,11 @@ __all__ = [
     "EdgeRegistration",
     "EventType",
     "ExplanationItem",
+    "FiniteFloat",
     "Health",
     "IDEMPOTENCY_HEADER",
     "IDENTITY_TOKEN_REGEX",
+    "INT64_MAX",
     "INTENTS",
     "IdentityEncodingBatch",
     "IdentityEncodingItem",
@@ -215,6 +219,7 @@ __all__ = [
     "URGENCIES",
     "UnknownModelError",
     "UploadResult",
+    "bounded_time",
     "compute_tags",
     "create_model",
     "derive_merged_tag",

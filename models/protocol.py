@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .bounds import INT64_MAX, BoundedTime
 
 API_PREFIX = "/api/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -72,7 +74,7 @@ class ProfileFieldIn(BaseModel):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     explanation: list[ExplanationItem] = Field(default_factory=list, max_length=10)
     provisional: bool = False
-    computed_at: AwareDatetime
+    computed_at: BoundedTime
 
 
 class ProfileUpload(BaseModel):
@@ -156,7 +158,7 @@ class Contribution(BaseModel):
     channel: str | None = None
     value: bool | int | float | str
     confidence: float | None = None
-    computed_at: AwareDatetime
+    computed_at: BoundedTime
 
 
 class ProfileFieldOut(BaseModel):
@@ -173,7 +175,7 @@ class ProfileFieldOut(BaseModel):
     confidence: float | None = None
     explanation: list[ExplanationItem] = Field(default_factory=list)
     provisional: bool = False
-    computed_at: AwareDatetime
+    computed_at: BoundedTime
     source_channel: str | None = None
     merge: str | None = None
     channels: list[str] = Field(default_factory=list)
@@ -213,18 +215,18 @@ class LedgerEntryWire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str = Field(max_length=64)
-    round: int = Field(ge=0)
+    round: int = Field(ge=0, le=INT64_MAX)
     model: str = Field(max_length=40)
     accountant: str = Field(max_length=10)
-    noise_multiplier: float = Field(ge=0.0)
+    noise_multiplier: float = Field(ge=0.0, allow_inf_nan=False)
     sample_rate: float = Field(gt=0.0, le=1.0)
-    steps: int = Field(ge=0)
+    steps: int = Field(ge=0, le=INT64_MAX)
     delta: float = Field(gt=0.0, lt=1.0)
-    epsilon_after: float = Field(ge=0.0)
+    epsilon_after: float = Field(ge=0.0, allow_inf_nan=False)
     neighbouring: str = Field(max_length=40)
     sampling: str = Field(max_length=40)
     level: str = Field(max_length=20)
-    recorded_at: AwareDatetime
+    recorded_at: BoundedTime
 
 
 class LedgerReport(BaseModel):
@@ -233,10 +235,10 @@ class LedgerReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(max_length=40)
-    epsilon: float = Field(ge=0.0)
+    epsilon: float = Field(ge=0.0, allow_inf_nan=False)
     delta: float = Field(gt=0.0, lt=1.0)
     accountant: str = Field(max_length=10)
-    budget: float | None = Field(default=None, gt=0.0)
+    budget: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     exhausted: bool = False
     entries: list[LedgerEntryWire] = Field(default_factory=list, max_length=10_000)
 

@@ -580,3 +580,25 @@ def test_ingest_when_placeholder_identifiers_then_rejected_with_reason_and_no_ps
     assert "placeholder phone number (one digit repeated)" in report.errors[1]
     assert all("11111111111" not in e and "10086" not in e for e in report.errors)
     assert len(store.subjects()) == 1
+
+
+def test_ingest_when_times_at_the_ends_of_the_range_then_only_those_lines_are_quarantined(
+    store: EdgeStore, tmp_path: Path
+) -> None:
+    # Prepare: good lines around a consent expiring in year 9999 (-12:00) and an event in
+    # year 0001 (+14:00): converting either to UTC overflows.
+    early = datetime.fromisoformat("0001-01-01T00:00:00+14:00")
+    path = write_jsonl(tmp_path / "in.jsonl", [
+        event_line("e1"),
+        consent_line("c1", expires_at="9999-12-31T23:59:59-12:00"),
+        event_line("e2", ts=early),
+        consent_line("c2"),
+    ])  # fmt: skip
+
+    # Execute
+    report = _ingest(store, path)
+
+    # Assert: the whole file is not lost; the two bad lines are reported by number.
+    assert report.accepted["event"] == 1 and report.accepted["consent"] == 1
+    assert [e.split(":")[0] for e in report.errors] == ["line 2", "line 3"]
+    assert all("time out of range" in e for e in report.errors)

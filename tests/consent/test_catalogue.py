@@ -119,3 +119,14 @@ def test_fields_without_a_merge_rule_get_the_value_types_default() -> None:
     catalogue = FieldCatalogue.from_mapping({"fields": entries})
     assert catalogue.get("feature.a").merge_rule is MergeRule.LATEST
     assert catalogue.get("tag.b").merge_rule is MergeRule.VOTE
+
+
+def test_consent_times_share_the_wire_window() -> None:
+    import models
+    from consent import times
+
+    assert (times.EARLIEST_TIME, times.LATEST_TIME) == (
+        models.bounds.EARLIEST_TIME,
+        models.bounds.LATEST_TIME,
+    )
+    assert times.TIME_RANGE_MESSAGE == models.bounds.TIME_RANGE_MESSAGE

@@ -7,10 +7,11 @@ function of ``server.audit`` (``query.list_entries``, ``log.verify_chain``,
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+
+from models import INT64_MAX, BoundedTime
 
 from ...audit.checkpoint import CheckpointPolicy
 from ...audit.events import AuditAction
@@ -55,12 +56,14 @@ def get_audit_entries(
     subject: Annotated[
         str | None, Query(max_length=67, description="Subject pseudonym (ps_...)")
     ] = None,
-    seq_from: Annotated[int | None, Query(ge=1, description="Smallest seq")] = None,
-    seq_to: Annotated[int | None, Query(ge=1, description="Largest seq")] = None,
-    at_from: Annotated[datetime | None, Query(description="Earliest time (inclusive)")] = None,
-    at_to: Annotated[datetime | None, Query(description="Latest time (exclusive)")] = None,
+    seq_from: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Smallest seq")] = None,
+    seq_to: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Largest seq")] = None,
+    at_from: Annotated[BoundedTime | None, Query(description="Earliest time (inclusive)")] = None,
+    at_to: Annotated[BoundedTime | None, Query(description="Latest time (exclusive)")] = None,
     order: Annotated[Order, Query(description="desc: newest first")] = "desc",
-    cursor: Annotated[int | None, Query(description="next_cursor of the last page")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="next_cursor of the last page")
+    ] = None,
     limit: Limit = 100,
 ) -> EntryPage:
     """List entries matching every given filter, one keyset page at a time (no pseudonyms)."""
@@ -88,7 +91,7 @@ def get_audit_verify(
 def get_audit_checkpoints(
     session: SessionDep,
     before_size: Annotated[
-        int | None, Query(ge=1, description="next_before_size of the last page")
+        int | None, Query(ge=1, le=INT64_MAX, description="next_before_size of the last page")
     ] = None,
     limit: Limit = 100,
 ) -> CheckpointPage:
@@ -103,8 +106,8 @@ def get_audit_export(
     clock: ClockDep,
     principal: OfficerPrincipal,
     audit: AuditDep,
-    first: Annotated[int, Query(alias="from", ge=1, description="First seq")],
-    last: Annotated[int, Query(alias="to", ge=1, description="Last seq")],
+    first: Annotated[int, Query(alias="from", ge=1, le=INT64_MAX, description="First seq")],
+    last: Annotated[int, Query(alias="to", ge=1, le=INT64_MAX, description="Last seq")],
 ) -> dict[str, Any]:
     """Return entries ``from..to`` signed, with the covering checkpoint and Merkle proof.
 

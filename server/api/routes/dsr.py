@@ -7,7 +7,6 @@ and admins run the workflow. Erasure needs two different officers' approvals.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consent import RequestState
+from models import BoundedTime
 
 from ...crud.dsr import (
     approve_request,
@@ -85,7 +85,7 @@ def get_dsr_queue(
     principal: OfficerPrincipal,
     clock: ClockDep,
     state: Annotated[RequestState | None, Query(description="only this state")] = None,
-    due_before: Annotated[datetime | None, Query(description="only due before this")] = None,
+    due_before: Annotated[BoundedTime | None, Query(description="only due before this")] = None,
     overdue: Annotated[bool | None, Query(description="only overdue (or not)")] = None,
 ) -> list[DataSubjectRequestPublic]:
     """List requests by due date (officers' queue), with the overdue flag."""
