@@ -397,7 +397,7 @@ def ingest_file(
     with _gc_paused():
         for record in reader(path):
             report.lines += 1
-            reason = _process(record, batch=batch, resolver=resolver, now=now_s)
+            reason = _isolated(record, batch=batch, resolver=resolver, now=now_s)
             if reason is not None:
                 kind = kind_of(record)
                 report.rejected[kind] = report.rejected.get(kind, 0) + 1
@@ -439,6 +439,27 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+#: What one line can raise past validation (nesting deeper than the parser's recursion limit,
+#: numbers or times a conversion cannot hold, text no codec takes): the line is quarantined.
+LINE_FAILURES = (RecursionError, OverflowError, ValueError, UnicodeError)
+
+
+def _isolated(
+    record: RawRecord, *, batch: _Batch, resolver: IdentityResolver, now: float
+) -> str | None:
+    """Process one record so that nothing it contains can abort the file.
+
+    Returns ``_process``'s reason, or, when the record raised one of ``LINE_FAILURES``, a
+    reason naming the failure (never the content): the line is quarantined with it and the
+    lines around it are kept.
+    """
+    try:
+        return _process(record, batch=batch, resolver=resolver, now=now)
+    except LINE_FAILURES as exc:
+        logger.warning("line %d could not be processed (%s)", record.number, type(exc).__name__)
+        return f"line could not be processed ({type(exc).__name__}); see the quarantine"
 
 
 def _process(

@@ -342,7 +342,7 @@ def kind_of(record: RawRecord) -> str:
     if isinstance(payload, bytes):
         try:
             payload = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             return "unknown"
     kind = payload.get("kind") if isinstance(payload, dict) else None
     return kind if isinstance(kind, str) and kind in KINDS else "unknown"

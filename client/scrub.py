@@ -41,6 +41,8 @@ EXIT_LINES_REJECTED = 3
 TEXT_KEY = "text"
 #: Key added to each output object.
 ENTITIES_KEY = "entities"
+#: Longest text scrubbed in one line (a customer message; longer input is refused, not cut).
+MAX_TEXT_CHARS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +82,27 @@ class ScrubLineResult:
 
 
 def _parse(line: str) -> dict[str, Any] | str:
-    """Return the JSON object of a line, or the reason it is rejected."""
+    """Return the JSON object of a line, or the reason it is rejected.
+
+    Besides malformed JSON, a line is rejected (alone; the others go on) when its text is
+    longer than ``MAX_TEXT_CHARS`` or when it holds a lone surrogate (``"\ud800"``: valid
+    JSON escapes, but no UTF-8 output can carry it).
+    """
     try:
         value = json.loads(line)
     except (ValueError, RecursionError):
         return "not valid JSON"
     if not isinstance(value, dict):
         return "not a JSON object"
-    if not isinstance(value.get(TEXT_KEY), str):
+    text = value.get(TEXT_KEY)
+    if not isinstance(text, str):
         return f"missing string field {TEXT_KEY!r}"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"text longer than {MAX_TEXT_CHARS:,} characters; split it"
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return "not valid Unicode (a lone surrogate escape such as \\ud800)"
     return value
 
 

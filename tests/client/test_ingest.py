@@ -602,3 +602,17 @@ def test_ingest_when_times_at_the_ends_of_the_range_then_only_those_lines_are_qu
     assert report.accepted["event"] == 1 and report.accepted["consent"] == 1
     assert [e.split(":")[0] for e in report.errors] == ["line 2", "line 3"]
     assert all("time out of range" in e for e in report.errors)
+
+
+def test_ingest_when_a_line_nests_past_the_parsers_limit_then_only_it_is_quarantined(
+    store: EdgeStore, tmp_path: Path
+) -> None:
+    deep = '{"kind": "event", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = write_jsonl(tmp_path / "in.jsonl", [event_line("e1"), deep, event_line("e2")])
+
+    report = _ingest(store, path)
+
+    assert report.accepted["event"] == 2 and report.total_rejected == 1
+    assert report.errors[0].startswith("line 2:")
+    quarantined = (store.path.parent / "quarantine.jsonl").read_text(encoding="utf-8")
+    assert quarantined.count("\n") == 1

@@ -142,3 +142,21 @@ def test_scrub_command_help_describes_the_contract(app: typer.Typer) -> None:
 
     assert result.exit_code == 0
     assert "stdin" in result.stdout and "--json-errors" in result.stdout
+
+
+def test_scrub_stream_refuses_lone_surrogates_and_huge_texts_alone(detector: PIIDetector) -> None:
+    from client.scrub import MAX_TEXT_CHARS
+
+    lines = [
+        _line(id=1, text=f"手机{PHONE}"),
+        '{"id": 2, "text": "a\\ud800"}',
+        _line(id=3, text="x" * (MAX_TEXT_CHARS + 1)),
+        _line(id=4, text="好的"),
+    ]
+
+    results = list(scrub_stream(lines, detector=detector, lang="zh"))
+
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert "lone surrogate" in (results[1].error or "")
+    assert "longer than" in (results[2].error or "")
+    assert all(r.to_json().encode("utf-8") for r in results if r.ok)
