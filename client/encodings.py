@@ -72,7 +72,10 @@ def _detect(path: Path, size: int, mtime_ns: int) -> tuple[TextEncoding, str | N
         return "utf-8", None
     if _scan(path, "gb18030").ok:
         logger.warning("%s is not valid UTF-8; decoding it as GB18030", path.name)
-        return "gb18030", "not UTF-8; read as GB18030 (GBK): check the text"
+        return "gb18030", (
+            "not all UTF-8: lines that are not UTF-8 were read as GB18030 (GBK), the others "
+            "as UTF-8; check the text"
+        )
     raise InputFileError(path, "the file is neither UTF-8 nor GB18030/GBK text; save it as UTF-8")
 
 
@@ -98,3 +101,36 @@ def encoding_note(path: Path) -> str | None:
     """Return what an operator should check about the file's encoding, or ``None``."""
     stat = path.stat()
     return _detect(path.resolve(), stat.st_size, stat.st_mtime_ns)[1]
+
+
+def decode_line(raw: bytes, encoding: TextEncoding) -> str:
+    """Decode one physical line of a file whose encoding ``detect_encoding`` returned.
+
+    A file detected as GB18030 is one where *some* line is not UTF-8: Chinese office exports
+    are GBK throughout, but a file appended to by two systems may mix them. Each of its lines
+    is therefore read as UTF-8 when it decodes as UTF-8 and as GB18030 otherwise, so one GBK
+    line no longer turns the UTF-8 lines into mojibake (names there would escape masking).
+
+    Parameters
+    ----------
+    raw : bytes
+        The line's bytes.
+    encoding : TextEncoding
+        The file's detected encoding.
+
+    Returns
+    -------
+    str
+        The decoded line.
+
+    Raises
+    ------
+    UnicodeDecodeError
+        If the line decodes in neither (``detect_encoding`` already refused such files).
+    """
+    if encoding == "gb18030":
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("gb18030")
+    return raw.decode(encoding)

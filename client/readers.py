@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import logging
 import re
@@ -32,7 +31,7 @@ from consent import PurposeNotRegisteredError, parse_purpose
 from models import EventType
 
 from .convert import DEFAULT_CNY_RATES, rate_problem
-from .encodings import detect_encoding
+from .encodings import decode_line, detect_encoding
 from .errors import InputFileError
 from .schemas import ConsentLine, CustomerRef, EventLine, InputLine, MessageLine
 
@@ -97,8 +96,8 @@ def read_jsonl(path: Path) -> Iterator[RawRecord]:
                 line = line.removeprefix(codecs.BOM_UTF8)
             stripped = line.strip()
             if stripped:
-                if encoding == "gb18030":
-                    stripped = stripped.decode(encoding).encode("utf-8")
+                if encoding == "gb18030":  # per line: UTF-8 lines stay UTF-8
+                    stripped = decode_line(stripped, encoding).encode("utf-8")
                 yield RawRecord(number, stripped, offset)
 
 
@@ -213,7 +212,7 @@ def read_csv(path: Path) -> Iterator[RawRecord]:
     """
     encoding = detect_encoding(path)
     with path.open("rb") as handle:
-        text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+        text = (decode_line(raw, encoding) for raw in handle)  # per line (see decode_line)
         pending: list[str] = []  # the physical lines of the record being read
         lines = (pending.append(line) or line for line in text)  # type: ignore[func-returns-value]
         rows = csv.reader(lines, strict=True)

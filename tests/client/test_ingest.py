@@ -616,3 +616,20 @@ def test_ingest_when_a_line_nests_past_the_parsers_limit_then_only_it_is_quarant
     assert report.errors[0].startswith("line 2:")
     quarantined = (store.path.parent / "quarantine.jsonl").read_text(encoding="utf-8")
     assert quarantined.count("\n") == 1
+
+
+def test_ingest_when_one_gbk_line_in_a_utf8_file_then_no_line_turns_to_mojibake(
+    store: EdgeStore, tmp_path: Path
+) -> None:
+    # A UTF-8 export with one line appended by a GBK system (both Chinese).
+    utf8 = json.dumps(event_line("e1", category="女装"), ensure_ascii=False).encode("utf-8")
+    gbk = json.dumps(event_line("e2", category="数码家电"), ensure_ascii=False).encode("gbk")
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(utf8 + b"\n" + gbk + b"\n" + utf8.replace(b'"e1"', b'"e3"') + b"\n")
+
+    report = _ingest(store, path)
+
+    assert report.accepted["event"] == 3 and report.total_rejected == 0
+    categories = {e.event_id: e.category for e in store.iter_events()}
+    assert categories == {"e1": "apparel", "e2": "electronics", "e3": "apparel"}
+    assert "the others as UTF-8" in report.notes[0]
