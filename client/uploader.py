@@ -432,7 +432,12 @@ class EdgeUploader:
             s: {"subject": s, "tokens": [{"kind": k, "token": t} for k, t in pairs[:32]]}
             for s, pairs in by_subject.items()
         }
-        for taken in self._post_identity(report, headers, "/identity-tokens", items):
+        def read(answer: bytes) -> tuple[int, list[str]]:
+            result = IdentityTokenResult.model_validate_json(answer)
+            report.tokens_sent += result.recorded + result.duplicates
+            return result.linked, result.refused_subjects
+
+        for taken in self._post_identity(report, headers, "/identity-tokens", items, read):
             self.store.mark_tokens_synced((s, t) for s in taken for _, t in by_subject[s][:32])
 
     def _send_encodings(
@@ -452,7 +457,12 @@ class EdgeUploader:
         items: dict[str, dict[str, object]] = {
             s: {"subject": s, "record": json.loads(r)} for s, r in records.items()
         }
-        for taken in self._post_identity(report, headers, "/identity-encodings", items):
+        def read(answer: bytes) -> tuple[int, list[str]]:
+            result = IdentityEncodingResult.model_validate_json(answer)
+            report.encodings_sent += result.recorded + result.unchanged
+            return result.linked, result.refused_subjects
+
+        for taken in self._post_identity(report, headers, "/identity-encodings", items, read):
             self.store.mark_encodings_synced((s, records[s]) for s in taken)
 
     def _post_identity(
@@ -461,10 +471,13 @@ class EdgeUploader:
         headers: dict[str, str],
         path: str,
         items: dict[str, dict[str, object]],
+        read: Callable[[bytes], tuple[int, list[str]]],
     ) -> Iterator[list[str]]:
         """POST ``items`` (by pseudonym) in batches; yield each batch's accepted pseudonyms.
 
-        Stops at the first failure (a note in the report; the rest stays queued).
+        ``read`` parses an answer (counting what it reports) into pseudonyms linked and
+        pseudonyms refused. Stops at the first failure (a note in the report; the rest stays
+        queued).
         """
         subjects = sorted(items)
         for start in range(0, len(subjects), TOKEN_BATCH):
@@ -479,15 +492,8 @@ class EdgeUploader:
             if not response.is_success:
                 report.notes.append(f"{path} answered HTTP {response.status_code}")
                 return
-            answer = json.loads(response.content)
-            if path == "/identity-tokens":
-                tokens = IdentityTokenResult.model_validate(answer)
-                report.tokens_sent += tokens.recorded + tokens.duplicates
-                refused, linked = set(tokens.refused_subjects), tokens.linked
-            else:
-                encodings = IdentityEncodingResult.model_validate(answer)
-                report.encodings_sent += encodings.recorded + encodings.unchanged
-                refused, linked = set(encodings.refused_subjects), encodings.linked
+            linked, refused_list = read(response.content)
+            refused = set(refused_list)
             report.persons_linked += linked
             yield [s for s in chunk if s not in refused]
 

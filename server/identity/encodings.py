@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models import IdentityEncodingBatch, IdentityEncodingResult
 from privacy import EncodedRecord, EncodingFormatError, EncodingMismatchError, parse_encoded_lines
@@ -224,8 +224,6 @@ def pending_reviews(session: Session, *, limit: int = 100) -> Sequence[IdentityC
     Sequence[IdentityCandidate]
         The pending pairs.
     """
-    from sqlmodel import col, select
-
     stmt = (
         select(IdentityCandidate)
         .where(col(IdentityCandidate.status) == PENDING)

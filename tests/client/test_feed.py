@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import server.tables as _tables  # noqa: F401  (registers the tables)
@@ -47,6 +45,7 @@ from server.principal import Principal
 from server.tables.dsr import DataSubjectRequestCreate
 from server.tables.token import Role
 
+from ..server.edge_harness import Api
 from .edge_factories import (
     ENROLLMENT_TOKEN,
     KEY,
@@ -69,25 +68,8 @@ PURPOSES = ("personalized_service", "model_training")
 
 
 @dataclass
-class Server:
-    """The real API in-process, an httpx transport bound to it, and its engine."""
-
-    client: TestClient
-    engine: Engine
-
-    def transport(self) -> httpx.MockTransport:
-        def handle(request: httpx.Request) -> httpx.Response:
-            answer = self.client.request(
-                request.method,
-                str(request.url.copy_with(scheme="http", host="testserver", port=None)),
-                headers=dict(request.headers),
-                content=request.content,
-            )
-            return httpx.Response(
-                answer.status_code, headers=answer.headers, content=answer.content
-            )
-
-        return httpx.MockTransport(handle)
+class Server(Api):
+    """The real API in-process (``Api``: client, engine, httpx transport) plus DSR runs."""
 
     def run_request(self, subject: str, kind: RequestType, **extra: object) -> None:
         """File, verify, approve (two officers where needed) and execute a request."""
