@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/upload.py [--postgres] [--single N] [--subjects N]``.
 
-Starts the API under uvicorn on 127.0.0.1 (a subprocess, one worker, no access log) on a
+Starts ``fedprofile serve`` on 127.0.0.1 (a subprocess, one worker, no access log) on a
 fresh database (a SQLite file by default, or a throwaway PostgreSQL schema with
 ``--postgres``), registers one edge, records consent for every subject and purpose, then
 uploads, in one run:
@@ -21,37 +21,35 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (  # noqa: E402
+    ENROLLMENT_TOKEN,
+    cpu_seconds,
+    fedprofile_server,
+    postgres_schema,
+    verify_audit,
+)
 
 from consent import Purpose, load_default_catalogue  # noqa: E402
 from consent.catalogue import ValueType  # noqa: E402
 from models import API_PREFIX  # noqa: E402
 
-ENROLLMENT_TOKEN = "bench-enroll-" + uuid.uuid4().hex
-ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
 PURPOSES = (
     Purpose.SERVICE_ROUTING,
     Purpose.PERSONALIZED_SERVICE,
     Purpose.PROACTIVE_SERVICE,
     Purpose.MARKETING,
 )
-POSTGRES_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime.now(UTC)
 
 
@@ -64,7 +62,7 @@ def _value(value_type: ValueType, i: int) -> bool | float | str:
         return i % 2 == 0
     if value_type is ValueType.NUMBER:
         return round((i % 97) / 97, 4)
-    return ("electronics", "apparel", "groceries")[i % 3]
+    return ("electronics", "apparel", "food")[i % 3]
 
 
 def _uploads(phase: str, count: int) -> list[dict[str, Any]]:
@@ -78,7 +76,7 @@ def _uploads(phase: str, count: int) -> list[dict[str, Any]]:
         fields = [
             {"name": spec.name, "value": _value(spec.value_type, i), "confidence": 0.8,
              "computed_at": computed,
-             "explanation": [{"feature": "orders_90d", "weight": 0.4}]}
+             "explanation": [{"feature": "frequency_90d", "weight": 0.4}]}
             for spec in catalogue.fields_for(purpose)
             if not spec.needs_separate_consent
         ]
@@ -133,93 +131,12 @@ def _run_batches(
     return time.perf_counter() - start
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the process used so far; 0.0 where /proc is missing."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _postgres_schema() -> Iterator[str]:
-    import psycopg
-
-    schema = f"fp_bench_{uuid.uuid4().hex[:12]}"
-    dsn = POSTGRES_BASE.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@contextmanager
-def _server(database_url: str, workdir: Path) -> Iterator[tuple[str, int]]:
-    """Run the API under uvicorn in a subprocess; yield its base URL and PID; stop it."""
-    from server.db import upgrade_database
-
-    upgrade_database(database_url)
-    port = _free_port()
-    env = {**os.environ, "FEDPROFILE_DATABASE_URL": database_url,
-           "FEDPROFILE_ENROLLMENT_TOKEN": ENROLLMENT_TOKEN, "FEDPROFILE_ADMIN_TOKEN": ADMIN_TOKEN}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        env=env, cwd=workdir,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}{API_PREFIX}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _verify(database_url: str) -> tuple[bool, int]:
-    from sqlmodel import Session
-
-    from server.audit.log import verify_chain
-    from server.db import create_db_engine
-
-    engine = create_db_engine(database_url)
-    try:
-        with Session(engine) as session:
-            report = verify_chain(session=session)
-    finally:
-        engine.dispose()
-    return report.ok, report.entries
-
-
 def run(database_url: str, workdir: Path, *, single: int, subjects: int) -> None:
     batch_items = subjects * len(PURPOSES)
     phases = {"single": _uploads("single", single), "b100": _uploads("b100", batch_items),
               "b500": _uploads("b500", batch_items)}
     backend = database_url.split(":", 1)[0]
-    with _server(database_url, workdir) as (base, pid), \
+    with fedprofile_server(database_url, workdir) as (base, pid), \
             httpx.Client(base_url=base, timeout=120) as client:
         response = client.post(f"{API_PREFIX}/edges", json={"name": "bench-edge", "channel": "web"},
                                headers={"X-Enrollment-Token": ENROLLMENT_TOKEN})
@@ -230,13 +147,13 @@ def run(database_url: str, workdir: Path, *, single: int, subjects: int) -> None
         seconds: dict[str, float] = {}
         cpu: dict[str, float] = {}
         for name, size in (("single", 1), ("b100", 100), ("b500", 500)):
-            before = _cpu_seconds(pid)
+            before = cpu_seconds(pid)
             if size == 1:
                 seconds[name] = _run_single(client, headers, phases[name])
             else:
                 seconds[name] = _run_batches(client, headers, phases[name], size)
-            cpu[name] = _cpu_seconds(pid) - before
-    ok, entries = _verify(database_url)
+            cpu[name] = cpu_seconds(pid) - before
+    ok, entries = verify_audit(database_url)
     rate = {name: len(phases[name]) / s for name, s in seconds.items()}
     print(f"\nprofile uploads against uvicorn on 127.0.0.1 ({backend}), "
           f"{sum(len(i['upload']['fields']) for i in phases['b500']) / batch_items:.1f} "
@@ -267,7 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fedprofile-bench-") as tmp:
         workdir = Path(tmp)
         if args.postgres:
-            with _postgres_schema() as url:
+            with postgres_schema() as url:
                 run(url, workdir, single=args.single, subjects=args.subjects)
         else:
             url = f"sqlite:///{workdir / 'server.sqlite'}"

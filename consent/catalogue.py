@@ -7,6 +7,7 @@ models when it is loaded. Validation reports every problem at once.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from functools import cached_property
@@ -122,9 +123,15 @@ class FieldSpec(BaseModel):
     derived_from : tuple[str, ...]
         For ``derived``: the catalogued fields the server's rule reads; each must be usable
         for every purpose of this field.
+    values : tuple[str, ...]
+        For ``string`` fields, required: the allowed values (an enum of short lowercase
+        tokens such as ``electronics``), so no free text can ever be stored.
+    minimum, maximum : float or None
+        For ``number`` fields, required (YAML ``min`` / ``max``): the value's bounds. They
+        keep an identifier typed as a number (a phone, a card) out of a count or an amount.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", max_length=80)
     category: str
@@ -138,6 +145,28 @@ class FieldSpec(BaseModel):
     merge: MergeRule | None = None
     merge_weight: str | None = None
     derived_from: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    minimum: float | None = Field(default=None, alias="min", allow_inf_nan=False)
+    maximum: float | None = Field(default=None, alias="max", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _typed(self) -> FieldSpec:
+        string = self.value_type is ValueType.STRING
+        number = self.value_type is ValueType.NUMBER
+        if string != bool(self.values):
+            raise ValueError("values (the allowed strings) are required for string fields only")
+        bad = [v for v in self.values if not _ENUM_VALUE.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                f"values must be lowercase tokens starting with a letter (1-32 of a-z, 0-9, _); "
+                f"{len(bad)} are not"
+            )
+        bounded = self.minimum is not None and self.maximum is not None
+        if number != bounded or (not number and (self.minimum, self.maximum) != (None, None)):
+            raise ValueError("min and max are required for number fields only")
+        if bounded and self.minimum > self.maximum:  # type: ignore[operator]
+            raise ValueError("min must not exceed max")
+        return self
 
     @model_validator(mode="after")
     def _merge_fits_type(self) -> FieldSpec:
@@ -181,20 +210,33 @@ class FieldSpec(BaseModel):
         if self.value_type is ValueType.TAG:
             ok = isinstance(value, bool)
         elif self.value_type is ValueType.NUMBER:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and _finite(value)
+                and self.minimum is not None
+                and self.maximum is not None
+                and self.minimum <= value <= self.maximum
+            )
         elif self.value_type is ValueType.STRING:
-            ok = isinstance(value, str) and 0 < len(value) <= 64
+            ok = isinstance(value, str) and value in self.values
         else:
             ok = isinstance(value, bool)
         if ok:
             return []
         expected = {
             ValueType.TAG: "a boolean tag value",
-            ValueType.NUMBER: "a finite number",
-            ValueType.STRING: "a string of 1-64 characters",
+            ValueType.NUMBER: f"a finite number from {self.minimum:g} to {self.maximum:g}"
+            if self.minimum is not None and self.maximum is not None
+            else "a finite number",
+            ValueType.STRING: f"one of its {len(self.values)} catalogued values",
             ValueType.BOOLEAN: "a boolean",
         }[self.value_type]
         return [f"field {self.name!r} expects {expected}"]
+
+
+#: An allowed string value: a short lowercase token that cannot hold a name or a number.
+_ENUM_VALUE = re.compile(r"(?!.*[0-9]{5})[a-z][a-z0-9_]{0,31}")
 
 
 def _finite(value: float) -> bool:

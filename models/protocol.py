@@ -58,8 +58,8 @@ class ExplanationItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    feature: str = Field(min_length=1, max_length=64)
-    weight: float
+    feature: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    weight: float = Field(ge=-1000.0, le=1000.0, allow_inf_nan=False)
     label_zh: str = Field(default="", max_length=64)
     label_en: str = Field(default="", max_length=64)
 
@@ -69,7 +69,9 @@ class ProfileFieldIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=80)
+    name: str = Field(
+        min_length=1, max_length=80, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+    )
     value: bool | int | float | str
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     explanation: list[ExplanationItem] = Field(default_factory=list, max_length=10)

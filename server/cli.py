@@ -61,6 +61,17 @@ def serve_command(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (default: FEDPROFILE_WORKERS or 1); see docs/deploy.md",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log one line per request (subjects redacted)")
+    ] = True,
 ) -> None:
     """Serve the fedprofile API (profiles, consents, ledgers, audit) under uvicorn."""
     import uvicorn
@@ -73,7 +84,8 @@ def serve_command(
     settings = get_settings()
     bind_host = host if host is not None else settings.host
     bind_port = port if port is not None else settings.port
-    from .main import configure_logging, create_app  # noqa: PLC0415 - the web app loads slowly
+    processes = workers if workers is not None else settings.workers
+    from .main import configure_logging  # noqa: PLC0415 - the web app loads slowly
 
     configure_logging(log_level.upper())
     if migrate:
@@ -81,13 +93,21 @@ def serve_command(
     backend = make_url(settings.database_url).get_backend_name()
     scheme = "https" if ssl_certfile is not None else "http"
     typer.echo(
-        f"fedprofile API on {scheme}://{bind_host}:{bind_port}{API_PREFIX} ({backend} database)"
+        f"fedprofile API on {scheme}://{bind_host}:{bind_port}{API_PREFIX} ({backend} database, "
+        f"{processes} worker{'s' if processes > 1 else ''})"
     )
+    # An import string, not an app object: uvicorn starts each worker process from it, and
+    # each worker builds its own engine and pool from the same FEDPROFILE_* environment.
     uvicorn.run(
-        create_app(settings),
+        "server.main:create_served_app",
+        factory=True,
         host=bind_host,
         port=bind_port,
+        workers=processes,
         log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=int(settings.keep_alive),
         ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
         ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
     )

@@ -153,6 +153,39 @@ class ServerSettings(BaseSettings):
         Interface ``fedprofile serve`` binds to.
     port : int
         TCP port ``fedprofile serve`` binds to.
+    workers : int
+        Worker processes of ``fedprofile serve`` (1-64, default 1; ``--workers`` overrides).
+        Each worker has its own connection pool: see ``db_pool_size``.
+    keep_alive : float
+        Seconds an idle keep-alive connection stays open (default 75). Longer than the idle
+        time-out of common clients and load balancers (5-60 s), so the client side closes
+        first and never sends a request on a connection the server is closing.
+    db_pool_size, db_max_overflow : int
+        Connections each worker keeps open (default 10) and may open beyond them under load
+        (default 10). A worker admits at most their sum of requests to the database at once;
+        on PostgreSQL keep ``workers x (db_pool_size + db_max_overflow)`` below the server's
+        ``max_connections`` (100 by default) minus what other clients need.
+    db_pool_timeout : float
+        Seconds a background job (not a request: requests are admitted only when a
+        connection is free) waits for a pooled connection (default 30).
+    db_queue_wait : float
+        Seconds a request waits for a free database slot before 503 ``server_busy`` with
+        ``Retry-After`` (default 60, a common proxy read time-out).
+    auth_failure_limit, auth_failure_window, auth_lockout
+        A client (address) that sends ``auth_failure_limit`` wrong tokens (default 20)
+        within ``auth_failure_window`` seconds (default 60) is refused with 429 for
+        ``auth_lockout`` seconds (default 300); each lockout is audited once
+        (``auth.throttle``). Counted per worker process.
+    max_body_bytes : int
+        Largest request body a caller with a bearer token or console session may send
+        (default 16 MiB: an edge's default batch of 200 uploads is about 1 MB). Checked
+        before the body is read or parsed; above it, 413 ``body_too_large``.
+    max_anonymous_body_bytes : int
+        Largest body of a request without credentials (default 64 KiB: enrollment and
+        console sign-in need a few hundred bytes).
+    db_queue_limit : int
+        Requests that may wait for a slot at once per worker (default 2000); the next one is
+        answered 503 ``server_busy`` at once.
     catalogue_path : Path or None
         Field catalogue file; ``None`` uses the catalogue shipped with ``consent``.
     master_key_path : Path or None
@@ -215,6 +248,18 @@ class ServerSettings(BaseSettings):
     agent_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    keep_alive: float = Field(default=75.0, gt=0, le=3600)
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
+    db_pool_timeout: float = Field(default=30.0, gt=0, le=600)
+    db_queue_wait: float = Field(default=60.0, gt=0, le=600)
+    db_queue_limit: int = Field(default=2000, ge=0, le=1_000_000)
+    auth_failure_limit: int = Field(default=20, ge=1, le=1_000_000_000)
+    auth_failure_window: float = Field(default=60.0, gt=0, le=86400)
+    auth_lockout: float = Field(default=300.0, gt=0, le=86400)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    max_anonymous_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     catalogue_path: Path | None = None
     master_key_path: Path | None = None
     signing_key_path: Path | None = None

@@ -8,7 +8,6 @@ mode with foreign keys enforced; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session
 
 from .config import normalize_database_url
 from .errors import DatabaseError
@@ -29,6 +27,10 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Seconds a SQLite writer waits for a lock before failing.
 SQLITE_BUSY_TIMEOUT_S = 15.0
+#: Pool defaults (the settings ``db_pool_size``, ``db_max_overflow``, ``db_pool_timeout``).
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+POOL_TIMEOUT_S = 30.0
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,7 +44,13 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = POOL_TIMEOUT_S,
+) -> Engine:
     """Create the engine for ``url`` with the settings this server relies on.
 
     Parameters
@@ -57,6 +65,10 @@ def create_db_engine(url: str) -> Engine:
     Engine
         For SQLite: WAL journal, ``foreign_keys=ON``, ``check_same_thread=False`` and a
         15 s busy timeout. For PostgreSQL: pre-ping on checkout.
+    pool_size, max_overflow, pool_timeout
+        The connection pool (file SQLite and PostgreSQL; an in-memory SQLite database has
+        one shared connection). The API admits at most ``pool_size + max_overflow``
+        requests to the database at once (``server.api.admission``).
 
     Raises
     ------
@@ -81,11 +93,18 @@ def create_db_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
         else:
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _set_sqlite_pragmas)
         return engine
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+        )
     raise DatabaseError(f"unsupported database backend {backend!r}; use sqlite or postgresql")
 
 
@@ -129,20 +148,3 @@ def upgrade_database(url: str) -> None:
     finally:
         engine.dispose()
     logger.info("database schema is at the newest migration (%s)", engine.dialect.name)
-
-
-def iter_session(engine: Engine) -> Iterator[Session]:
-    """Yield one session on ``engine`` and close it afterwards (a dependency helper).
-
-    Parameters
-    ----------
-    engine : Engine
-        The application's engine.
-
-    Yields
-    ------
-    Session
-        A session without autoflush surprises: callers commit explicitly.
-    """
-    with Session(engine, expire_on_commit=False) as session:
-        yield session

@@ -59,6 +59,25 @@ class DatabaseError(ServerError):
     code = "database_unavailable"
 
 
+class ServerBusyError(ServerError):
+    """Every database slot of this worker is taken and the request waited its limit.
+
+    Parameters
+    ----------
+    retry_after : int
+        Seconds the client should wait before retrying (sent as ``Retry-After``).
+    """
+
+    code = "server_busy"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"the server is at its concurrency limit; retry after {retry_after} s "
+            "(see docs/deploy.md, 'Capacity')"
+        )
+
+
 class AuthError(ServerError):
     """Base class of authentication and authorisation failures."""
 
@@ -72,6 +91,24 @@ class UnauthenticatedError(AuthError):
 
     def __init__(self, message: str = "missing or invalid bearer token") -> None:
         super().__init__(message)
+
+
+class TooManyFailedLoginsError(AuthError):
+    """The client sent too many wrong tokens recently and is locked out for a while.
+
+    Parameters
+    ----------
+    retry_after : int
+        Seconds until the lockout ends (sent as ``Retry-After``).
+    """
+
+    code = "too_many_failed_logins"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"too many failed authentications from this client; retry after {retry_after} s"
+        )
 
 
 class ForbiddenError(AuthError):
@@ -113,7 +150,8 @@ class NotFoundError(ServerError):
     kind : str
         What was looked for (``"edge"``, ``"subject"``).
     ref : str
-        Its id or pseudonym (never a raw identifier).
+        Its id or pseudonym, kept for the server's own use: the message never repeats it,
+        because a caller may have put a phone number or a name where an id belongs.
     """
 
     code = "not_found"
@@ -121,7 +159,7 @@ class NotFoundError(ServerError):
     def __init__(self, *, kind: str, ref: str) -> None:
         self.kind = kind
         self.ref = ref
-        super().__init__(f"{kind} {ref} not found")
+        super().__init__(f"{kind} not found")
 
 
 class ConflictError(ServerError):
@@ -143,7 +181,7 @@ class EdgeNameTakenError(ConflictError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"edge name {name!r} is already registered; choose another name")
+        super().__init__("this edge name is already registered; choose another name")
 
 
 class IdempotencyConflictError(ConflictError):
@@ -194,6 +232,16 @@ class ConsentRefusedError(ServerError):
         self.refused = list(refused)
         self.total = total
         super().__init__(f"{len(self.refused)} of {total} field(s) refused; nothing was stored")
+
+
+class FieldValueRefusedError(ConsentRefusedError):
+    """An upload with a malformed field; nothing was stored (422).
+
+    Wrong type or range, an uncatalogued explanation, an identifier-shaped text, or a
+    ``computed_at`` in the future.
+    """
+
+    code = "invalid_field_value"
 
 
 class RequestStateError(ConflictError):

@@ -8,37 +8,27 @@ argument or the cached :func:`server.config.get_settings`. Logging is configured
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from .api.deps import check_consent_files, get_clock
-from .api.errors import install_error_handlers
+from .api.admission import DatabaseGate, size_thread_pool
+from .api.auth_throttle import FailedAuthThrottle
+from .api.body_limit import BodyLimitMiddleware
+from .api.deps import check_consent_files
+from .api.errors import error_code_table, install_error_handlers
 from .api.routes.api import build_api_router
-from .clock import Clock
+from .api.security_headers import SecurityHeadersMiddleware
+from .clock import Clock, system_clock
 from .config import MasterKeySource, ServerSettings, SigningKeySource, get_settings
 from .console.app import install_console
+from .console.web import PREFIX as CONSOLE_PREFIX
 from .db import create_db_engine
+from .log_redaction import redact
 
 logger = logging.getLogger(__name__)
-
-#: What the access log must not show, and what replaces it: a ``/subjects/<x>`` path
-#: segment (whatever a client put there), a ``subject=`` query value (audit listing,
-#: console lookup), and a pseudonym anywhere else in the line (console receipt paths).
-_REDACTIONS = (
-    (re.compile(r"/subjects/[^/?\s]+"), "/subjects/<subject>"),
-    (re.compile(r"([?&]subject=)[^&\s]*"), r"\1<subject>"),
-    (re.compile(r"ps_[0-9a-fA-F]{64}"), "<subject>"),
-)
-
-
-def _redact(text: str) -> str:
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def create_app(
@@ -53,7 +43,7 @@ def create_app(
     ----------
     settings : ServerSettings or None
         Settings to use; ``None`` reads them with :func:`get_settings` when the app starts.
-        Given settings replace the ``get_settings`` dependency.
+        Routes read them from ``app.state.settings`` (``server.api.deps.app_settings``).
     engine : Engine or None
         An engine to use instead of one built from ``settings.database_url`` (tests pass an
         in-memory engine); the app does not dispose an engine it was given.
@@ -69,9 +59,29 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings if settings is not None else get_settings()
+        app.state.settings = resolved
         check_consent_files(resolved)  # refuse to start on an invalid purpose list/catalogue
         owned = engine is None
-        app.state.engine = engine if engine is not None else create_db_engine(resolved.database_url)
+        app.state.engine = (
+            engine
+            if engine is not None
+            else create_db_engine(
+                resolved.database_url,
+                pool_size=resolved.db_pool_size,
+                max_overflow=resolved.db_max_overflow,
+                pool_timeout=resolved.db_pool_timeout,
+            )
+        )
+        slots = resolved.db_pool_size + resolved.db_max_overflow
+        app.state.db_gate = DatabaseGate(
+            slots, wait_s=resolved.db_queue_wait, queue_limit=resolved.db_queue_limit
+        )
+        size_thread_pool(slots)
+        app.state.auth_throttle = FailedAuthThrottle(
+            limit=resolved.auth_failure_limit,
+            window_s=resolved.auth_failure_window,
+            lockout_s=resolved.auth_lockout,
+        )
         app.state.master_keys = MasterKeySource(resolved)
         app.state.signing = SigningKeySource(resolved)
         logger.info("fedprofile server started (%s)", app.state.engine.dialect.name)
@@ -85,17 +95,48 @@ def create_app(
     app = FastAPI(
         title="fedprofile",
         summary="Consent-scoped, pseudonymous profile fields and a tamper-evident audit log",
+        description=(
+            "Every error answer is an `ErrorBody`: a stable `error` code and a one-line "
+            "`message` that never repeats submitted values.\n\n" + error_code_table()
+        ),
         version="0.1.0",
         lifespan=lifespan,
     )
-    if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
-    if clock is not None:
-        app.dependency_overrides[get_clock] = lambda: clock
+    # State, not dependency_overrides: FastAPI re-analyses an override on every request.
+    app.state.settings = settings
+    app.state.clock = clock if clock is not None else system_clock
     install_error_handlers(app)
     app.include_router(build_api_router())
     install_console(app)
+
+    def body_limits() -> tuple[int, int]:
+        current: ServerSettings | None = app.state.settings
+        if current is None:  # before the lifespan resolved them: the defaults
+            fields = ServerSettings.model_fields
+            return fields["max_body_bytes"].default, fields["max_anonymous_body_bytes"].default
+        return current.max_body_bytes, current.max_anonymous_body_bytes
+
+    # Added innermost first: security headers wrap everything, the 413s included.
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits)
+    app.add_middleware(SecurityHeadersMiddleware, console_prefix=CONSOLE_PREFIX)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """Build the app inside one ``fedprofile serve`` worker process (uvicorn's factory).
+
+    uvicorn starts each worker from this import string, so the worker's own settings come
+    from the environment (:func:`get_settings`) and its access log is redacted here, at the
+    level uvicorn configured for the process.
+
+    Returns
+    -------
+    FastAPI
+        The application on the settings of ``FEDPROFILE_*``.
+    """
+    level = logging.getLogger("uvicorn.error").getEffectiveLevel()
+    configure_logging(logging.getLevelName(level))
+    return create_app(get_settings())
 
 
 class RedactSubjectPathFilter(logging.Filter):
@@ -110,9 +151,9 @@ class RedactSubjectPathFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact string arguments and the message; always keep the record."""
         if isinstance(record.args, tuple):
-            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _redact(record.msg)
+            record.msg = redact(record.msg)
         return True
 
 

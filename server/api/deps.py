@@ -8,10 +8,14 @@ settings or a clock to ``create_app`` installs the same overrides.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Protocol, cast
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,16 +34,39 @@ from consent import (
 from privacy import MasterKeyRing, SigningKey
 
 from ..audit.checkpoint import CheckpointPolicy
+from ..audit.events import AuditAction, AuditOutcome
 from ..audit.sink import AuditSink, DatabaseAuditSink
 from ..clock import Clock, system_clock
 from ..config import ServerSettings, get_settings
 from ..crud.token import resolve_principal
-from ..db import iter_session
-from ..errors import DatabaseError, ForbiddenError, UnauthenticatedError
+from ..errors import (
+    DatabaseError,
+    ForbiddenError,
+    TooManyFailedLoginsError,
+    UnauthenticatedError,
+)
 from ..principal import Principal
 from ..tables.token import Role
+from .admission import DatabaseGate
+from .auth_throttle import FailedAuthThrottle
 
-SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+logger = logging.getLogger(__name__)
+
+
+async def app_settings(request: Request) -> ServerSettings:
+    """Return the settings the app runs on (given to ``create_app``, else the environment's).
+
+    A coroutine on purpose, as are the other dependencies below that do no I/O: FastAPI runs
+    a plain ``def`` dependency in the thread pool, one hop per dependency per request.
+    """
+    settings: ServerSettings | None = getattr(request.app.state, "settings", None)
+    if settings is None:
+        settings = get_settings()
+        request.app.state.settings = settings
+    return settings
+
+
+SettingsDep = Annotated[ServerSettings, Depends(app_settings)]
 
 
 def get_engine(request: Request) -> Engine:
@@ -56,15 +83,37 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """Yield one session per request."""
-    yield from iter_session(engine)
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield one session per request, once the worker's database gate admits it.
+
+    The slot is awaited on the event loop and held until the session is closed, so an
+    admitted request never waits on the connection pool (``server.api.admission``). The
+    session is closed in a thread outside the request limit: closing returns its connection
+    to the pool, which may wait on the network.
+
+    Raises
+    ------
+    DatabaseError
+        If the app was not started (lifespan not run).
+    ServerBusyError
+        If no slot freed within the configured wait, or the wait queue is full.
+    """
+    engine = get_engine(request)
+    gate: DatabaseGate | None = getattr(request.app.state, "db_gate", None)
+    if gate is None:
+        raise DatabaseError("the application has no database gate; was its lifespan run?")
+    async with gate.slot():
+        session = Session(engine, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_master_keys(request: Request) -> MasterKeyRing:
+async def get_master_keys(request: Request) -> MasterKeyRing:
     """Return the master key ring (re-read when the key file changes).
 
     Raises
@@ -84,7 +133,7 @@ def get_master_keys(request: Request) -> MasterKeyRing:
 MasterKeysDep = Annotated[MasterKeyRing, Depends(get_master_keys)]
 
 
-def get_signing_key(request: Request) -> SigningKey:
+async def get_signing_key(request: Request) -> SigningKey:
     """Return the server's evidence-signing key (receipts, audit checkpoints).
 
     Raises
@@ -102,7 +151,7 @@ def get_signing_key(request: Request) -> SigningKey:
 SigningKeyDep = Annotated[SigningKey, Depends(get_signing_key)]
 
 
-def get_controller(settings: SettingsDep) -> PIIController:
+async def get_controller(settings: SettingsDep) -> PIIController:
     """Return the controller named on signed consent receipts (from the settings)."""
     return settings.receipt_controller()
 
@@ -110,9 +159,10 @@ def get_controller(settings: SettingsDep) -> PIIController:
 ControllerDep = Annotated[PIIController, Depends(get_controller)]
 
 
-def get_clock() -> Clock:
-    """Return the clock routes read "now" from (UTC system time unless overridden)."""
-    return system_clock
+async def get_clock(request: Request) -> Clock:
+    """Return the clock routes read "now" from (UTC system time unless ``create_app`` got one)."""
+    clock: Clock = getattr(request.app.state, "clock", system_clock)
+    return clock
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
@@ -124,7 +174,7 @@ def _load_catalogue(path: Path | None) -> FieldCatalogue:
     return load_default_catalogue() if path is None else FieldCatalogue.load(path)
 
 
-def get_catalogue(settings: SettingsDep) -> FieldCatalogue:
+async def get_catalogue(settings: SettingsDep) -> FieldCatalogue:
     """Return the field catalogue in force.
 
     Raises
@@ -138,7 +188,7 @@ def get_catalogue(settings: SettingsDep) -> FieldCatalogue:
 CatalogueDep = Annotated[FieldCatalogue, Depends(get_catalogue)]
 
 
-def get_purposes(catalogue: CatalogueDep) -> PurposeRegistry:
+async def get_purposes(catalogue: CatalogueDep) -> PurposeRegistry:
     """Return the purpose list in force, checked against the catalogue.
 
     Raises
@@ -146,8 +196,27 @@ def get_purposes(catalogue: CatalogueDep) -> PurposeRegistry:
     consent.PurposeListError
         If the purpose list is invalid or the catalogue names an unregistered purpose.
     """
+    return _checked_purposes(catalogue)
+
+
+#: Purpose lists already checked, by catalogue object (kept alive beside its id).
+_CHECKED: dict[int, tuple[FieldCatalogue, PurposeRegistry]] = {}
+
+
+def _checked_purposes(catalogue: FieldCatalogue) -> PurposeRegistry:
+    """Load the purpose list and check it against ``catalogue`` once per catalogue object.
+
+    Keyed by identity: hashing the frozen catalogue on every request would cost more than
+    the check it saves. Catalogues come from ``_load_catalogue``'s small cache.
+    """
+    known = _CHECKED.get(id(catalogue))
+    if known is not None and known[0] is catalogue:
+        return known[1]
     purposes = load_default_purposes()
     check_consent_data(catalogue, purposes)
+    if len(_CHECKED) > 8:
+        _CHECKED.clear()
+    _CHECKED[id(catalogue)] = (catalogue, purposes)
     return purposes
 
 
@@ -172,7 +241,7 @@ def check_consent_files(settings: ServerSettings) -> None:
     check_consent_data(_load_catalogue(settings.catalogue_path), load_default_purposes())
 
 
-def get_audit_sink(
+async def get_audit_sink(
     session: SessionDep, request: Request, settings: SettingsDep, clock: ClockDep
 ) -> AuditSink:
     """Return the audit sink bound to the request's session (same transaction).
@@ -195,8 +264,80 @@ _bearer = HTTPBearer(
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+def _client_address(request: Request) -> str:
+    """Return the caller's address as this server sees it (the proxy's, behind one)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _throttle(request: Request) -> FailedAuthThrottle:
+    throttle: FailedAuthThrottle | None = getattr(request.app.state, "auth_throttle", None)
+    if throttle is None:
+        throttle = FailedAuthThrottle()
+        request.app.state.auth_throttle = throttle
+    return throttle
+
+
+def authenticate(
+    *,
+    request: Request,
+    session: Session,
+    settings: ServerSettings,
+    token: str,
+    at: datetime,
+    audit: AuditSink,
+) -> Principal:
+    """Resolve a presented token, counting failures per client (API and console sign-in).
+
+    A client locked out by :class:`FailedAuthThrottle` is refused before its token is
+    looked up; the failure that starts a lockout is audited (``auth.throttle``) and
+    committed on its own.
+
+    Raises
+    ------
+    TooManyFailedLoginsError
+        If the client is locked out (429 with ``Retry-After``).
+    UnauthenticatedError
+        If the token is not valid.
+    """
+    throttle = _throttle(request)
+    client = _client_address(request)
+    now = time.monotonic()
+    wait = throttle.retry_after(client, now)
+    if wait:
+        raise TooManyFailedLoginsError(retry_after=wait)
+    try:
+        return resolve_principal(
+            session=session, token=token, static_tokens=static_tokens(settings), at=at
+        )
+    except UnauthenticatedError:
+        if throttle.fail(client, now):
+            session.rollback()
+            audit.record(
+                actor=f"client:{throttle.client_ref(client)}",
+                role="unauthenticated",
+                action=AuditAction.AUTH_THROTTLE,
+                purpose=None,
+                subject=None,
+                outcome=AuditOutcome.REFUSED,
+                detail={
+                    "failures": throttle.limit,
+                    "window_s": throttle.window_s,
+                    "lockout_s": throttle.lockout_s,
+                },
+                at=at,
+            )
+            session.commit()
+            logger.warning("a client was locked out after %d failed tokens", throttle.limit)
+        raise
+
+
 def get_optional_principal(
-    session: SessionDep, settings: SettingsDep, credentials: BearerDep, clock: ClockDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: BearerDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Principal | None:
     """Resolve the bearer token if one was sent; ``None`` when there is none.
 
@@ -204,14 +345,18 @@ def get_optional_principal(
     ------
     UnauthenticatedError
         If a token was sent but is not valid.
+    TooManyFailedLoginsError
+        If this client sent too many wrong tokens recently.
     """
     if credentials is None:
         return None
-    return resolve_principal(
+    return authenticate(
+        request=request,
         session=session,
+        settings=settings,
         token=credentials.credentials,
-        static_tokens=static_tokens(settings),
         at=clock(),
+        audit=audit,
     )
 
 
@@ -234,7 +379,7 @@ def static_tokens(settings: ServerSettings) -> dict[Role, SecretStr | None]:
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def get_principal(principal: OptionalPrincipal) -> Principal:
+async def get_principal(principal: OptionalPrincipal) -> Principal:
     """Return the caller.
 
     Raises
@@ -252,7 +397,7 @@ class RoleGuard(Protocol):
 
     allowed_roles: frozenset[Role]
 
-    def __call__(self, principal: Principal) -> Principal:
+    async def __call__(self, principal: Principal) -> Principal:
         """Return the principal if its role is allowed; raise ``ForbiddenError`` if not."""
         ...
 
@@ -283,7 +428,7 @@ def require_role(*roles: Role) -> RoleGuard:
     allowed = frozenset(roles)
     ordered = [r.value for r in Role if r in allowed]
 
-    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in allowed:
             raise ForbiddenError(role=principal.role.value, allowed=ordered)
         return principal

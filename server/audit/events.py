@@ -52,6 +52,7 @@ class AuditAction(StrEnum):
     IDENTITY_UNDO = "identity.undo"
     IDENTITY_ENCODINGS = "identity.encodings"
     IDENTITY_REVIEW = "identity.review"
+    AUTH_THROTTLE = "auth.throttle"
 
 
 class AuditOutcome(StrEnum):
@@ -158,6 +159,10 @@ ACTION_HELP: dict[AuditAction, str] = {
     ),
     AuditAction.IDENTITY_REVIEW: (
         "an officer accepted or rejected a probabilistic pair (candidate id, status, score)"
+    ),
+    AuditAction.AUTH_THROTTLE: (
+        "a client sent too many wrong tokens and is refused for a while (keyed hash of its "
+        "address, failures, window and lockout in seconds); one entry per lockout"
     ),
 }
 

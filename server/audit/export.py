@@ -142,7 +142,9 @@ def export_range(
     """
     head_seq, _ = read_head(session=session)
     if not 1 <= first <= last <= head_seq:
-        raise NotFoundError(kind="audit range", ref=f"{first}..{last} (log has {head_seq})")
+        raise NotFoundError(
+            kind=f"audit range (the log holds entries 1..{head_seq})", ref=f"{first}..{last}"
+        )
     checkpoint: AuditCheckpoint | None = covering_checkpoint(session=session, seq=last)
     if checkpoint is None:
         checkpoint = create_checkpoint(session=session, policy=policy)

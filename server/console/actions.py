@@ -32,8 +32,8 @@ from ..api.deps import (
     SessionDep,
     SettingsDep,
     SigningKeyDep,
+    authenticate,
     get_engine,
-    static_tokens,
 )
 from ..audit.checkpoint import CheckpointPolicy
 from ..audit.events import AuditAction, AuditOutcome
@@ -50,7 +50,6 @@ from ..crud.dsr import (
 )
 from ..crud.notice import publish_notice
 from ..crud.receipt import signed_receipt
-from ..crud.token import resolve_principal
 from ..errors import ConflictError, NotFoundError, ServerError
 from ..identity.encodings import review_pair
 from ..identity.governance import detach_subject, undo_decision
@@ -88,11 +87,13 @@ async def _login(
         raise ConsoleForbiddenError("error.csrf")
     now = clock()
     try:
-        principal = resolve_principal(
+        principal = authenticate(
+            request=request,
             session=db,
+            settings=settings,
             token=token.strip(),
-            static_tokens=static_tokens(settings),
             at=now,
+            audit=audit,
         )
     except ServerError:
         return RedirectResponse(f"{PREFIX}/login?failed=1", status_code=303)
@@ -501,9 +502,7 @@ def build_actions_router() -> APIRouter:
     router.add_api_route("/requests/{request_id}/export", _export, methods=["GET"])
     router.add_api_route("/requests/{request_id}/{action}", _decide, methods=["POST"])
     router.add_api_route("/identity/detach", _identity_detach, methods=["POST"])
-    router.add_api_route(
-        "/identity/decisions/{decision_id}/undo", _identity_undo, methods=["POST"]
-    )
+    router.add_api_route("/identity/decisions/{decision_id}/undo", _identity_undo, methods=["POST"])
     router.add_api_route(
         "/identity/reviews/{candidate_id}/{action}", _identity_review, methods=["POST"]
     )

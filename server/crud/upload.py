@@ -42,11 +42,16 @@ from ..audit.append import lock_chain
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.record import AuditRecord
 from ..audit.sink import AuditSink
-from ..errors import ConsentRefusedError, IdempotencyConflictError, ServerError
+from ..errors import (
+    ConsentRefusedError,
+    FieldValueRefusedError,
+    IdempotencyConflictError,
+    ServerError,
+)
 from ..principal import Principal
 from .edge import touch_edge
 from .idempotency import request_hash
-from .profile_check import audit_name, check_fields
+from .profile_check import VALUE_REASONS, audit_name, check_fields
 from .restriction import UploadGates
 from .upload_state import UploadBatchState
 
@@ -205,7 +210,10 @@ def _decide(ctx: _Context, item: UploadItem) -> tuple[UploadOutcome, AuditRecord
         listed = [
             {"field": audit_name(r.field, ctx.catalogue), "reason": r.reason} for r in refusals
         ]
-        refused = ConsentRefusedError(refused=refusals, total=len(fields))
+        malformed = any(r.reason in VALUE_REASONS for r in refusals)
+        refused = (FieldValueRefusedError if malformed else ConsentRefusedError)(
+            refused=refusals, total=len(fields)
+        )
         detail = {"fields": len(fields), "refused": listed}
         return UploadOutcome(error=refused), _entry(
             ctx, item, purpose, AuditOutcome.REFUSED, detail

@@ -89,9 +89,48 @@ def test_value_problems_by_type(field: str, value: object, fits: bool) -> None:
 
 
 def _entry(name: str, value_type: str = "number", **extra: object) -> dict[str, object]:
+    typed = {"number": {"min": 0, "max": 100}, "string": {"values": ["a", "b"]}}
     return {"name": name, "category": "user.behavior", "sensitivity": "normal",
             "value_type": value_type, "purposes": ["analytics"], "legal_basis": "consent",
-            "retention_days": 30, "meaning_zh": "例", "meaning_en": "example", **extra}  # fmt: skip
+            "retention_days": 30, "meaning_zh": "例", "meaning_en": "example",
+            **typed.get(value_type, {}), **extra}  # fmt: skip
+
+
+def test_every_field_is_typed_numbers_bounded_strings_enumerated() -> None:
+    bad = {
+        "fields": [
+            {**_entry("feature.a"), "min": None, "max": None},  # a number without bounds
+            {**_entry("feature.b", "string"), "values": []},  # free text
+            _entry("feature.c", "string", values=["13812345678"]),  # a value that is a number
+            _entry("feature.d", "string", values=["张伟"]),  # a value that is a name
+            _entry("feature.e", min=5, max=1),
+            _entry("tag.f", "tag", values=["x"]),  # an enum on a tag
+        ]
+    }
+    with pytest.raises(CatalogueError) as info:
+        FieldCatalogue.from_mapping(bad)
+    text = str(info.value)
+    assert text.count("min and max are required for number fields only") == 1
+    assert text.count("values (the allowed strings) are required for string fields only") == 2
+    assert text.count("values must be lowercase tokens") == 2
+    assert "min must not exceed max" in text
+    assert "13812345678" not in text and "张伟" not in text
+
+
+def test_typed_values_refuse_out_of_range_numbers_and_unlisted_strings() -> None:
+    catalogue = FieldCatalogue.from_mapping(
+        {"fields": [_entry("feature.n", min=0, max=1000), _entry("feature.s", "string")]}
+    )
+    number, string = catalogue.by_name["feature.n"], catalogue.by_name["feature.s"]
+    assert number.value_problems(12.5) == [] and number.value_problems(0) == []
+    for value in (13812345678, -1, 1000.5, 11010519491231002, float("nan"), True, "12"):
+        assert number.value_problems(value) == [
+            "field 'feature.n' expects a finite number from 0 to 1000"
+        ]
+    assert string.value_problems("a") == []
+    for text in ("c", "A", "张伟 身份证11010519491231002X", "", 1):
+        (problem,) = string.value_problems(text)
+        assert problem == "field 'feature.s' expects one of its 2 catalogued values"
 
 
 def test_merge_rules_are_checked_against_value_type_and_references() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from models import API_PREFIX
 
+from ..errors import error_responses
+from ..text_guard import refuse_unsafe_text
 from . import (
     audit,
     consents,
@@ -33,7 +35,11 @@ def build_api_router() -> APIRouter:
     APIRouter
         The composed router.
     """
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(refuse_unsafe_text)],
+        responses=error_responses(),
+    )
     for module in (feed, edges, consents, profiles, ledgers, training, health, audit, keys, dsr):
         router.include_router(module.router)
     router.include_router(rekey.router)

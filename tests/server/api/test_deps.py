@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from models import EdgeCredential
-from server.api.deps import get_settings, require_role
+from server.api.deps import app_settings, require_role
 from server.config import ServerSettings
 from server.crud.token import revoke_token
 from server.main import create_app
@@ -41,7 +41,7 @@ def test_missing_agent_token_setting_disables_agent_role(memory_engine: Engine) 
 
 def test_settings_dependency_override_is_honoured(memory_engine: Engine) -> None:
     app = create_app(engine=memory_engine)
-    app.dependency_overrides[get_settings] = lambda: ServerSettings(
+    app.dependency_overrides[app_settings] = lambda: ServerSettings(
         database_url="sqlite://", admin_token=ADMIN_TOKEN
     )
     with TestClient(app) as client:

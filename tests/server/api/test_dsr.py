@@ -24,7 +24,7 @@ from privacy.crypto import FieldCipher
 from privacy.keyring import WrappedDataKey
 from server.api.deps import OptionalPrincipal, get_principal
 from server.audit.log import verify_chain
-from server.config import ServerSettings, get_settings
+from server.config import ServerSettings
 from server.crud.erasure import verify_erasure_receipt
 from server.principal import Principal
 from server.tables.audit_entry import AuditEntry
@@ -48,7 +48,7 @@ from ..factories import (
 SUBJECT_A = make_pseudonym("dsr-api-subject-a")
 SUBJECT_B = make_pseudonym("dsr-api-subject-b")
 RISK = "finance.payment_risk_level"
-SECRET_VALUES = {SUBJECT_A: "risk-tier-alpha-9", SUBJECT_B: "risk-tier-beta-4"}
+SECRET_VALUES = {SUBJECT_A: "very_high", SUBJECT_B: "very_low"}
 ALICE = Principal(role=Role.COMPLIANCE_OFFICER, name="alice")
 BOB = Principal(role=Role.COMPLIANCE_OFFICER, name="bob")
 STATIC_ADMIN = Principal(role=Role.ADMIN)
@@ -77,8 +77,10 @@ class Caller:
 def caller(api: TestClient) -> Iterator[Caller]:
     holder = Caller(api)
 
-    def override(resolved: OptionalPrincipal) -> Principal:
-        return holder.principal if holder.principal is not None else get_principal(resolved)
+    async def override(resolved: OptionalPrincipal) -> Principal:
+        if holder.principal is not None:
+            return holder.principal
+        return await get_principal(resolved)
 
     api.app.dependency_overrides[get_principal] = override  # type: ignore[attr-defined]
     yield holder
@@ -406,9 +408,9 @@ def test_due_date_overdue_flag_and_queue_filters(
 def test_due_days_setting_sets_the_due_date(
     api: TestClient, caller: Caller
 ) -> None:
-    base = api.app.dependency_overrides[get_settings]()  # type: ignore[attr-defined]
-    api.app.dependency_overrides[get_settings] = (  # type: ignore[attr-defined]
-        lambda: ServerSettings(**{**base.model_dump(), "dsr_due_days": 30})
+    base = api.app.state.settings  # type: ignore[attr-defined]
+    api.app.state.settings = ServerSettings(  # type: ignore[attr-defined]
+        **{**base.model_dump(), "dsr_due_days": 30}
     )
 
     body = _file(caller, ALICE, SUBJECT_A, "access")

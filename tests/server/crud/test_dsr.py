@@ -76,7 +76,7 @@ def _populate(engine: Engine, ring: MasterKeyRing) -> None:
         record_consents(session=session, events=events, principal=edge, catalogue=CATALOGUE,
                         audit=DatabaseAuditSink(session), at=T0)
         for subject in (SUBJECT_A, SUBJECT_B):
-            for key, upload in (("risk", make_upload("risk_control", [make_field(RISK, "tier-2")])),
+            for key, upload in (("risk", make_upload("risk_control", [make_field(RISK, "medium")])),
                                 ("tags", make_upload())):
                 upload_profile(session=session, subject=subject, upload=upload, principal=edge,
                                idempotency_key=f"{key}-{subject[-8:]}", catalogue=CATALOGUE,

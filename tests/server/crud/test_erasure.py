@@ -52,7 +52,7 @@ RISK = "finance.payment_risk_level"
 SUBJECT_A = make_pseudonym("erasure-subject-a")
 SUBJECT_B = make_pseudonym("erasure-subject-b")
 #: Distinctive sensitive values, so their absence from raw bytes means something.
-VALUES = {SUBJECT_A: "risk-tier-alpha-7", SUBJECT_B: "risk-tier-beta-3"}
+VALUES = {SUBJECT_A: "very_high", SUBJECT_B: "very_low"}
 ADMIN = Principal(role=Role.ADMIN)
 
 
@@ -186,7 +186,7 @@ def test_crypto_shredding_backup_of_erased_subject_opens_with_no_remaining_key(
     # if shredding does not reach backups.
     a_before = FieldCipher(subject=SUBJECT_A,
                            data_key=ring_before.unwrap(a_copy.wrapped, subject=SUBJECT_A))
-    assert b"risk-tier-alpha-7" in a_before.decrypt(field=RISK, ciphertext=a_copy.ciphertext)
+    assert b"very_high" in a_before.decrypt(field=RISK, ciphertext=a_copy.ciphertext)
 
     # Execute: erase A, then rotate the master key (what carries the erasure into backups).
     with Session(engine, expire_on_commit=False) as session:
@@ -212,7 +212,7 @@ def test_crypto_shredding_backup_of_erased_subject_opens_with_no_remaining_key(
     assert receipt.backups_pending_master_kid == ring_before.primary.kid
     # B is unaffected: its backup ciphertext still opens with its live key.
     b_cipher = FieldCipher(subject=SUBJECT_B, data_key=b_key)
-    assert b"risk-tier-beta-3" in b_cipher.decrypt(field=RISK, ciphertext=b_copy.ciphertext)
+    assert b"very_low" in b_cipher.decrypt(field=RISK, ciphertext=b_copy.ciphertext)
 
 
 def test_erasure_leaves_no_reference_but_audit_commitments(

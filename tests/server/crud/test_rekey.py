@@ -98,7 +98,7 @@ def _populate(engine: Engine, edge: Principal, ring: MasterKeyRing, subject: str
             at=T0,
         )
         for purpose, fields, key in (
-            ("risk_control", [make_field(RISK, "tier-7")], "risk"),
+            ("risk_control", [make_field(RISK, "very_high")], "risk"),
             (TAGS, None, "tags"),
         ):
             upload_profile(
@@ -180,7 +180,7 @@ def test_rekey_when_applied_then_new_pseudonym_reads_same_fields_and_old_finds_n
     assert result.rows_renamed["profile_field"] == 3
     assert result.rows_renamed["consent_record"] == 2
     assert {p: _read(engine, ring, A2, p) for p in (TAGS, "risk_control")} == before
-    assert before["risk_control"] == {RISK: "tier-7"}
+    assert before["risk_control"] == {RISK: "very_high"}
     with pytest.raises(NotFoundError):
         _read(engine, ring, A, TAGS)
     # Only the audit log (never rewritten) and the alias record still hold the old pseudonym.
@@ -266,7 +266,7 @@ def test_rekey_when_edge_skipped_a_generation_then_its_direct_pair_counts_as_app
     assert late.already_applied == 1
     with Session(engine) as session:
         assert aliases_of(session=session, subject=A3) == sorted([A, A2])
-    assert _read(engine, ring, A3, "risk_control") == {RISK: "tier-7"}
+    assert _read(engine, ring, A3, "risk_control") == {RISK: "very_high"}
 
 
 def test_rekey_when_old_pseudonym_was_erased_then_tombstone_covers_new(

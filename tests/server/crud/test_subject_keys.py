@@ -148,7 +148,7 @@ def _seed_sensitive_consent(session: Session) -> None:
                     audit=RecordingAuditSink(), at=T0)
 
 
-def _upload_risk(session: Session, ring: MasterKeyRing | None, value: str = "tier-7") -> None:
+def _upload_risk(session: Session, ring: MasterKeyRing | None, value: str = "very_high") -> None:
     upload_profile(
         session=session, subject=SUBJECT,
         upload=make_upload("risk_control", [make_field(RISK, value)]), principal=EDGE,
@@ -169,24 +169,24 @@ def test_upload_seals_sensitive_field_and_read_opens_it(db_session: Session) -> 
     rows = {r.name: r for r in fields_of(session=db_session, subject=SUBJECT)}
     sealed, plain = rows[RISK], rows["tag.high_purchasing_power"]
     assert sealed.value_json is None and sealed.value_ciphertext is not None
-    assert sealed.key_version == 1 and b"tier-7" not in sealed.value_ciphertext
+    assert sealed.key_version == 1 and b"very_high" not in sealed.value_ciphertext
     assert plain.value_json == "true" and plain.value_ciphertext is None
     cipher = subject_cipher(session=db_session, subject=SUBJECT, master_keys=ring)
     out = to_field_out(sealed, cipher=cipher)
-    assert out.value == "tier-7" and out.confidence == 0.8
+    assert out.value == "very_high" and out.confidence == 0.8
     assert to_field_out(plain).value is True
 
 
 def test_upload_replaces_sealed_value_under_same_key(db_session: Session) -> None:
     _seed_sensitive_consent(db_session)
     ring = MasterKeyRing.generate()
-    _upload_risk(db_session, ring, "tier-7")
+    _upload_risk(db_session, ring, "very_high")
 
-    _upload_risk(db_session, ring, "tier-2")
+    _upload_risk(db_session, ring, "medium")
 
     (row,) = [r for r in fields_of(session=db_session, subject=SUBJECT) if r.name == RISK]
     cipher = subject_cipher(session=db_session, subject=SUBJECT, master_keys=ring)
-    assert to_field_out(row, cipher=cipher).value == "tier-2"
+    assert to_field_out(row, cipher=cipher).value == "medium"
     assert len(db_session.exec(select(SubjectKey)).all()) == 1
 
 
@@ -220,4 +220,4 @@ def test_to_field_out_sealed_row_refuses_wrong_cipher(db_session: Session, case:
     with pytest.raises(DecryptionError) as info:
         to_field_out(row, cipher=cipher)
 
-    assert "tier-7" not in str(info.value) and json.dumps("tier-7") not in repr(info.value)
+    assert "very_high" not in str(info.value) and json.dumps("very_high") not in repr(info.value)

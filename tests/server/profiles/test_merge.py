@@ -17,11 +17,13 @@ CATALOGUE = load_default_catalogue()
 
 
 def _spec(value_type: str, merge: str, **extra: object) -> FieldSpec:
+    typed = {"number": {"min": -1000, "max": 1000},
+             "string": {"values": ["books", "food", "home", "a", "b", "c"]}}
     return FieldSpec.model_validate({
         "name": "feature.example", "category": "user.behavior", "sensitivity": "normal",
         "value_type": value_type, "purposes": ["analytics"], "legal_basis": "consent",
         "retention_days": 30, "meaning_zh": "例", "meaning_en": "example", "merge": merge,
-        **extra,
+        **typed.get(value_type, {}), **extra,
     })  # fmt: skip
 
 

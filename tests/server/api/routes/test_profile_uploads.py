@@ -86,12 +86,12 @@ def test_post_profile_uploads_mixed_batch_answers_each_item_like_the_single_put(
     results = response.json()["results"]
     assert [(r["idempotency_key"], r["status"]) for r in results] == [
         ("sync-stored", 200), ("sync-replay", 200), ("sync-conflict", 409),
-        ("sync-refused", 403), ("sync-purpose", 422), ("sync-shape", 403)]
+        ("sync-refused", 403), ("sync-purpose", 422), ("sync-shape", 422)]
     assert results[0]["result"]["stored"] == ["tag.churn_risk"]
     assert results[0]["result"]["replayed"] is False and results[1]["result"]["replayed"] is True
     assert [r["error"]["error"] if r["error"] else None for r in results] == [
         None, None, "idempotency_conflict", "consent_refused", "purpose_not_registered",
-        "consent_refused"]
+        "invalid_field_value"]
     assert results[3]["error"]["refused"][0] == {
         "field": "tag.high_purchasing_power", "reason": "no_consent_for_purpose",
         "message": results[3]["error"]["refused"][0]["message"]}

@@ -165,7 +165,7 @@ def test_sensitive_field_is_sealed_at_rest_and_read_in_clear(
     api: TestClient, edge: EdgeCredential, memory_engine: Engine
 ) -> None:
     _consent(api, edge, make_consent_event(SUBJECT, Purpose.RISK_CONTROL, separate=True))
-    upload = make_upload("risk_control", [make_field("finance.payment_risk_level", "tier-9")])
+    upload = make_upload("risk_control", [make_field("finance.payment_risk_level", "critical")])
     assert _put(api, edge, upload).status_code == 200
 
     read = _read(api, purpose="risk_control")
@@ -173,8 +173,8 @@ def test_sensitive_field_is_sealed_at_rest_and_read_in_clear(
     with Session(memory_engine) as session:
         (row,) = session.exec(select(ProfileField)).all()
     assert row.value_json is None and row.value_ciphertext is not None
-    assert b"tier-9" not in row.value_ciphertext
-    assert [f["value"] for f in read.json()["fields"]] == ["tier-9"]
+    assert b"critical" not in row.value_ciphertext
+    assert [f["value"] for f in read.json()["fields"]] == ["critical"]
 
 
 @pytest.mark.parametrize("method", ["get", "put"])
