@@ -54,6 +54,20 @@ def _scan(path: Path, encoding: str) -> _Scan:
     return _Scan(ok=True, non_ascii=non_ascii, chinese=chinese)
 
 
+def _each_line_decodes(path: Path) -> bool:
+    """Whether every line is UTF-8 or GB18030 on its own (a file two systems appended to)."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                try:
+                    raw.decode("gb18030")
+                except UnicodeDecodeError:
+                    return False
+    return True
+
+
 @functools.lru_cache(maxsize=32)
 def _detect(path: Path, size: int, mtime_ns: int) -> tuple[TextEncoding, str | None]:  # noqa: ARG001
     """Return the encoding and an operator note (cached per path, size and mtime)."""
@@ -70,7 +84,7 @@ def _detect(path: Path, size: int, mtime_ns: int) -> tuple[TextEncoding, str | N
             logger.warning("%s: %s", path.name, note)
             return "utf-8", f"{note}; if text looks garbled, convert the file to UTF-8"
         return "utf-8", None
-    if _scan(path, "gb18030").ok:
+    if _scan(path, "gb18030").ok or _each_line_decodes(path):
         logger.warning("%s is not valid UTF-8; decoding it as GB18030", path.name)
         return "gb18030", (
             "not all UTF-8: lines that are not UTF-8 were read as GB18030 (GBK), the others "

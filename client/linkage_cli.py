@@ -10,6 +10,7 @@ nothing reversible without the key is written. Missing values are ``null``.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from privacy import LinkageEncoder, LinkageField, LinkageScheme, encoded_json_line, load_key_file
 
-from .encodings import detect_encoding
+from .encodings import decode_line, detect_encoding
 from .errors import InputFileError
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,13 @@ def _rows(
     path: Path, id_field: str, specs: list[LinkageField], salt_field: str | None
 ) -> Iterator[tuple[str, dict[str, str | None]]]:
     """Yield ``(id, values)`` per CSV row, checking the header first (names only in errors)."""
-    with path.open(encoding=detect_encoding(path), newline="") as handle:
-        reader = csv.DictReader(handle)
+    encoding = detect_encoding(path)
+    with path.open("rb") as handle:
+        # Line by line, as ingestion reads: in a file mixing UTF-8 and GBK lines each line is
+        # decoded in its own encoding, so one GBK row cannot turn the others into mojibake.
+        lines = (decode_line(raw, encoding) for raw in handle)
+        first = next(lines, "").removeprefix("\ufeff")  # a BOM before a later GBK line
+        reader = csv.DictReader(itertools.chain([first], lines))
         header = [name.strip() for name in reader.fieldnames or []]
         reader.fieldnames = header
         wanted = [id_field, *(spec.name for spec in specs)]

@@ -126,3 +126,23 @@ def test_link_refuses_garbage_with_one_line(
     assert code != 0
     assert len(err.splitlines()) == 1
     assert "张伟" not in err
+
+
+def test_one_gbk_row_in_a_utf8_export_leaves_the_utf8_rows_intact(
+    small_set: LinkageSet, key_file: Path, tmp_path: Path
+) -> None:
+    """A file two systems appended to: UTF-8 rows stay UTF-8, the GBK row is read as GBK."""
+    utf8 = people_csv(small_set.a[:20], tmp_path / "utf8.csv")
+    gbk = people_csv(small_set.a[20:21], tmp_path / "gbk.csv", encoding="gb18030")
+    mixed = tmp_path / "mixed.csv"
+    gbk_row = gbk.read_bytes().split(b"\n", 1)[1]  # the row without its header
+    mixed.write_bytes(utf8.read_bytes() + gbk_row)
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(utf8.read_bytes() + gbk_row.decode("gb18030").encode("utf-8"))
+
+    code_mixed, text_mixed = _encode(key_file, mixed)
+    code_clean, text_clean = _encode(key_file, clean)
+
+    assert code_mixed == 0 and code_clean == 0
+    assert text_mixed.splitlines() == text_clean.splitlines()
+    assert len(text_mixed.splitlines()) == 21
