@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,17 +53,9 @@ from models.sequences import VOCAB_SIZE  # noqa: E402
 from models.text import EMOTIONS, INTENTS  # noqa: E402
 from privacy.config import DPConfig  # noqa: E402
 from privacy.dp import DPTrainer, PrivateTraining  # noqa: E402
-from simulations.messages import Intent, render_message  # noqa: E402
+from simulations.labeled import masked_messages as generated_masked_messages  # noqa: E402
 
 GOAL = 1.3
-MASKED_PERSON = {
-    "name": "<PERSON>",
-    "phone": "<CN_MOBILE>",
-    "id_number": "<CN_ID_CARD>",
-    "email": "<EMAIL_ADDRESS>",
-    "bank_card": "<CN_BANK_CARD>",
-}
-CATEGORIES = ("electronics", "apparel", "beauty", "home", "food", "baby", "sports", "books")
 
 
 @dataclass
@@ -105,23 +96,11 @@ def behaviour_examples(n: int, *, seed: int, max_len: int) -> list[BehaviourExam
 
 def masked_messages(n: int, *, seed: int) -> tuple[list[str], dict[str, np.ndarray]]:
     """Generate ``n`` masked messages with intent and emotion labels (85 % Chinese)."""
-    rng = random.Random(seed)
-    texts: list[str] = []
-    intents: list[int] = []
-    emotions: list[int] = []
-    for _ in range(n):
-        lang: Literal["zh", "en"] = "zh" if rng.random() < 0.85 else "en"
-        text, template = render_message(
-            rng=rng,
-            lang=lang,
-            intent=rng.choice(list(Intent)),
-            category=rng.choice(CATEGORIES),
-            person=MASKED_PERSON,
-        )
-        texts.append(text)
-        intents.append(INTENTS.index(template.intent.value))
-        emotions.append(EMOTIONS.index(template.emotion.value))
-    return texts, {"intent": np.array(intents), "emotion": np.array(emotions)}
+    texts, labels = generated_masked_messages(n, seed=seed)
+    return texts, {
+        "intent": np.array([INTENTS.index(x) for x in labels["intent"]]),
+        "emotion": np.array([EMOTIONS.index(x) for x in labels["emotion"]]),
+    }
 
 
 def behaviour_case(name: str, config: RunConfig, batch_size: int) -> Case:
