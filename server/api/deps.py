@@ -270,10 +270,10 @@ def _client_address(request: Request) -> str:
 
 
 def _throttle(request: Request) -> FailedAuthThrottle:
+    """Return the failed-authentication throttle the lifespan built from the settings."""
     throttle: FailedAuthThrottle | None = getattr(request.app.state, "auth_throttle", None)
     if throttle is None:
-        throttle = FailedAuthThrottle()
-        request.app.state.auth_throttle = throttle
+        raise DatabaseError("the application has no authentication throttle; was its lifespan run?")
     return throttle
 
 
