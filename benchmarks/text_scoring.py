@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/text_scoring.py [--train N] [--messages N] [--json]``.
 
-Both are trained on the same generated masked messages (intent and emotion heads; 85 %
+Both are trained on the same generated masked messages (intent, emotion and urgency heads; 85 %
 Chinese): our text model through the edge's own training loop (``client.learning.loop``,
 without noise here: scoring speed does not depend on how the weights were found), and the
 plain scikit-learn pipeline a data scientist would deploy — ``TfidfVectorizer(char 1-3-grams,
@@ -34,12 +34,12 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from client.learning.loop import train_round  # noqa: E402
 from client.text_signals import MessageScorer  # noqa: E402
 from models.learners import TextLearner  # noqa: E402
-from models.text import EMOTIONS, INTENTS, TextModelConfig  # noqa: E402
+from models.text import EMOTIONS, INTENTS, URGENCIES, TextModelConfig  # noqa: E402
 from privacy.config import DPConfig  # noqa: E402
 from simulations.labeled import masked_messages  # noqa: E402
 
 GOAL_P99_MS = 5.0
-HEADS = {"intent": INTENTS, "emotion": EMOTIONS}
+HEADS = {"intent": INTENTS, "emotion": EMOTIONS, "urgency": URGENCIES}
 
 
 def ours(texts: list[str], labels: dict[str, list[str]]) -> MessageScorer:

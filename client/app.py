@@ -55,6 +55,7 @@ from torch import nn
 from models import (
     ARRAYS_KEY,
     CONFIG_KEY,
+    CONFIG_MODEL_VERSION,
     EDGE_INFO_KEY,
     ERROR_BAD_CONFIG,
     ERROR_BAD_MESSAGE,
@@ -143,6 +144,13 @@ def _server_round(msg: Message) -> int:
     config = msg.content.config_records.get(CONFIG_KEY)
     value = None if config is None else config.get("server-round")
     return int(value) if isinstance(value, int | float) else 0
+
+
+def _model_version(msg: Message) -> str:
+    """Return the registry version the server names for the sent weights (``""`` if none)."""
+    config = msg.content.config_records.get(CONFIG_KEY)
+    value = None if config is None else config.get(CONFIG_MODEL_VERSION)
+    return value if isinstance(value, str) else ""
 
 
 def _global_model(msg: Message, data: LearningData) -> nn.Module:
@@ -263,6 +271,8 @@ def _received(
             model=data.learner.name,
             server_round=server_round,
             weights=weights_to_bytes(get_weights(model)),
+            version=_model_version(msg),
+            architecture=data.learner.architecture,
         )
         yield _Round(run, server_round, session, data, model)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -36,11 +36,14 @@ from .errors import (
 from .feed import sync_subject_events
 from .identity import IdentityResolver
 from .ingest import IngestReport, ScrubbedText, ingest_file
-from .profile import ProfileScope, build_profiles
+from .profile import PROFILE_WATERMARK_META, ProfileScope, build_profiles
 from .rekey import DEFAULT_BATCH_SIZE, open_edge_pseudonymizer, rekey_edge
 from .rekey_transport import rekey_transport
 from .store import STORE_FILENAME, EdgeStore
 from .uploader import EdgeUploader, utc_now
+
+if TYPE_CHECKING:
+    from .text_profile import TextScoringReport, TextSignals
 
 logger = logging.getLogger(__name__)
 
@@ -266,28 +269,54 @@ def profile_command(
         bool,
         typer.Option(
             "--touched",
-            help="Refresh only subjects whose events changed since the last build "
+            help="Refresh only subjects whose events or messages changed since the last build "
             "(run a full build after a new global model).",
         ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Compute features, explainable tags and (with a global model) scores for every subject."""
+    """Compute features, tags, model scores and text signals (intent, emotion, urgency).
+
+    New messages of the last 30 days are scored with the edge's global text model (the
+    version is printed); agents' labels win over the model's.
+    """
     settings = _settings(edge_dir=edge_dir)
     moment = _parse_now(now)
     with _open_edge(settings) as store:
         scores = _model_scores(store, now=moment)
-        report = build_profiles(
-            store=store,
-            now=moment,
-            scores=scores,
-            subjects=ProfileScope.TOUCHED if touched else None,
-        )
-    data = {**report.to_dict(), "as_of": moment.isoformat(), "model_scores": scores is not None}
+        scope = ProfileScope.TOUCHED if touched else None
+        text, scoring = _text_signals(store, now=moment, touched=touched)
+        report = build_profiles(store=store, now=moment, scores=scores, text=text, subjects=scope)
+    data = {
+        **report.to_dict(),
+        "as_of": moment.isoformat(),
+        "model_scores": scores is not None,
+        "text_model": scoring.model_version or "none",
+        "text_heads_published": ", ".join(scoring.published_heads) or "none",
+        "messages_scored": scoring.scored,
+    }
     if as_json:
         _echo_json(data)
     else:
         _echo_table("profiles built", data)
+
+
+def _text_signals(
+    store: EdgeStore, *, now: datetime, touched: bool
+) -> tuple[dict[str, TextSignals], TextScoringReport]:
+    """Score new messages with the edge's text model and summarise them per subject.
+
+    A touched build scores and summarises the subjects that changed since the last build
+    (the same set ``build_profiles`` refreshes).
+    """
+    from .text_profile import text_signals_for  # imports torch: only when profiles are built
+
+    subjects = (
+        store.touched_subjects(since=int(store.get_meta(PROFILE_WATERMARK_META) or 0))
+        if touched
+        else None
+    )
+    return text_signals_for(store, now=now, subjects=subjects)
 
 
 def _model_scores(store: EdgeStore, *, now: datetime) -> dict[str, dict[str, float]] | None:
@@ -303,6 +332,34 @@ def _model_scores(store: EdgeStore, *, now: datetime) -> dict[str, dict[str, flo
         store, now=now, model=SCORING_MODEL
     )
     return scores or None
+
+
+@edge_app.command("fetch-model")
+def fetch_model_command(
+    edge_dir: EdgeDirOption = None,
+    server: Annotated[str | None, typer.Option("--server", help="Server base URL.")] = None,
+    model: Annotated[str, typer.Option("--model", help="Which model: text or behaviour.")] = "text",
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch the newest global model from the server's registry and keep it for scoring.
+
+    The weights are checked against their SHA-256, evaluated on this edge's own held-out
+    subjects (the scoring quality gate) and kept with their version; nothing is downloaded
+    when the edge already holds the newest version.
+    """
+    from .model_fetch import FETCHABLE_MODELS, fetch_latest_model
+
+    if model not in FETCHABLE_MODELS:
+        raise typer.BadParameter(f"use one of {', '.join(FETCHABLE_MODELS)}", param_hint="--model")
+    settings = _settings(edge_dir=edge_dir, server_url=server)
+    with _open_edge(settings) as store:
+        report = fetch_latest_model(
+            store=store, settings=settings, model=model, now=datetime.now(UTC)
+        )
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        _echo_table("model fetch", report.to_dict())
 
 
 @edge_app.command("sync")

@@ -40,11 +40,11 @@ from consent import (
     SubjectEventPage,
     SubjectEventWire,
 )
-from models import API_PREFIX
 
 from .config import ClientSettings
 from .credentials import load_credentials
 from .errors import EdgeConfigError
+from .server_http import server_client
 from .store import EdgeStore, StoredConsent, to_epoch
 
 logger = logging.getLogger(__name__)
@@ -379,12 +379,7 @@ def sync_subject_events(
         raise EdgeConfigError(
             "the edge is not registered; run 'fedprofile edge sync' with an enrollment token"
         )
-    with httpx.Client(
-        base_url=settings.server_url + API_PREFIX,
-        transport=transport,
-        timeout=settings.http_timeout,
-        headers={"User-Agent": "fedprofile-edge/0.1"},
-    ) as http:
+    with server_client(settings, transport=transport) as http:
         return pull_subject_events(store=store, http=http, token=credential.token)
 
 

@@ -308,6 +308,7 @@ class _Batch:
                     StoredMessage(
                         line.message_id, subject, line.channel.value, ts, line.lang,
                         result.text, counts,
+                        line.labels.present() if line.labels is not None else {},
                     )
                 )  # fmt: skip
                 if counts:  # every scrubbed text counts, duplicates included

@@ -20,13 +20,16 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consent import FieldCatalogue, FieldNotCataloguedError, load_default_catalogue
 from models import TAG_DEFINITIONS, compute_tags
 
 from .features import SubjectFeatures, features_from_store
 from .store import EdgeStore, StoredProfileField
+
+if TYPE_CHECKING:
+    from .text_profile import TextSignals
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,13 @@ PUBLISHED_FEATURES: tuple[str, ...] = (
 )
 #: Model scores published as ``score.<name>`` fields when the edge has a global model.
 PUBLISHED_SCORES: tuple[str, ...] = ("purchase_propensity", "escalation_risk")
+#: Text-derived fields (``client.text_profile``) published as ``text.<name>``.
+PUBLISHED_TEXT_FIELDS: tuple[str, ...] = (
+    "last_intent",
+    "negative_emotion_share_30d",
+    "urgent_contacts_30d",
+    "messages_30d",
+)
 #: Scores per subject: ``{pseudonym: {"purchase_propensity": p, "escalation_risk": q}}``.
 Scores = Mapping[str, Mapping[str, float]]
 #: Store metadata key: the change sequence number the last full or touched build covered.
@@ -75,6 +85,8 @@ class ProfileBuildReport:
         Subjects holding each tag.
     scored : int
         Subjects that received model scores.
+    text_signals : int
+        Subjects that received text-derived fields.
     skipped_invalid : dict[str, int]
         Fields not stored because the value did not fit the catalogue, by field name.
     scope : str
@@ -88,6 +100,7 @@ class ProfileBuildReport:
     fields_written: int = 0
     tags_true: dict[str, int] = field(default_factory=dict)
     scored: int = 0
+    text_signals: int = 0
     skipped_invalid: dict[str, int] = field(default_factory=dict)
     scope: str = ProfileScope.ALL.value
     elapsed: float = 0.0
@@ -100,6 +113,7 @@ class ProfileBuildReport:
             "fields_written": self.fields_written,
             "tags_true": dict(sorted(self.tags_true.items())),
             "scored": self.scored,
+            "text_signals": self.text_signals,
             "skipped_invalid": dict(sorted(self.skipped_invalid.items())),
             "scope": self.scope,
             "elapsed_seconds": round(self.elapsed, 3),
@@ -113,6 +127,7 @@ def produced_field_names() -> tuple[str, ...]:
         *(f"feature.{name}" for name in PUBLISHED_FEATURES),
         "feature.preferred_category",
         *(f"score.{name}" for name in PUBLISHED_SCORES),
+        *(f"text.{name}" for name in PUBLISHED_TEXT_FIELDS),
     )
 
 
@@ -151,11 +166,38 @@ def _publish(name: str, value: float) -> float | int:
     return round(value, PUBLISHED_DECIMALS)
 
 
+def _text_fields(
+    subject: str, signals: TextSignals, *, provisional: bool, computed_at: float
+) -> Iterator[StoredProfileField]:
+    """Yield the ``text.*`` fields of one subject's text signals."""
+    if signals.last_intent is not None:
+        confidence = signals.last_intent_confidence
+        yield StoredProfileField(
+            subject, "text.last_intent", signals.last_intent,
+            None if confidence is None else round(confidence, PUBLISHED_DECIMALS),
+            [], provisional, computed_at,
+        )  # fmt: skip
+    if signals.negative_emotion_share is not None:
+        yield StoredProfileField(
+            subject, "text.negative_emotion_share_30d",
+            round(signals.negative_emotion_share, PUBLISHED_DECIMALS),
+            None, [], provisional, computed_at,
+        )  # fmt: skip
+    yield StoredProfileField(
+        subject, "text.urgent_contacts_30d", signals.urgent_contacts, None, [], provisional,
+        computed_at,
+    )  # fmt: skip
+    yield StoredProfileField(
+        subject, "text.messages_30d", signals.messages, None, [], provisional, computed_at
+    )
+
+
 def subject_fields(
     features: SubjectFeatures,
     *,
     computed_at: float,
     scores: Mapping[str, float] | None = None,
+    text: TextSignals | None = None,
 ) -> Iterator[StoredProfileField]:
     """Yield the profile fields of one subject (not yet checked against the catalogue).
 
@@ -167,11 +209,13 @@ def subject_fields(
         UTC epoch seconds the fields describe.
     scores : Mapping[str, float] or None
         Model scores of the subject, if any.
+    text : TextSignals or None
+        The subject's text-derived signals (``client.text_profile``), if any.
 
     Yields
     ------
     StoredProfileField
-        Tags, published features, the preferred category and model scores.
+        Tags, published features, the preferred category, model scores and text fields.
     """
     subject, provisional = features.subject, features.provisional
     for tag in compute_tags(features.values, provisional=provisional):
@@ -220,6 +264,8 @@ def subject_fields(
                 provisional,
                 computed_at,
             )
+    if text is not None:
+        yield from _text_fields(subject, text, provisional=provisional, computed_at=computed_at)
 
 
 def build_profiles(
@@ -227,6 +273,7 @@ def build_profiles(
     store: EdgeStore,
     now: datetime,
     scores: Scores | None = None,
+    text: Mapping[str, TextSignals] | None = None,
     catalogue: FieldCatalogue | None = None,
     subjects: Collection[str] | ProfileScope | None = None,
 ) -> ProfileBuildReport:
@@ -242,6 +289,8 @@ def build_profiles(
     scores : Scores or None
         Model scores per subject, e.g. from ``client.scoring.score_subjects(store)``;
         ``None`` or ``{}`` when the edge has no global model yet.
+    text : Mapping[str, TextSignals] or None
+        Text-derived signals per subject (``client.text_profile.text_signals_for``).
     catalogue : FieldCatalogue or None
         The catalogue in force; default the shipped one.
     subjects : Collection[str] or ProfileScope or None
@@ -286,7 +335,12 @@ def build_profiles(
         report.provisional += features.provisional
         report.scored += subject_scores is not None
         kept = profiles.setdefault(subject, [])
-        for f in subject_fields(features, computed_at=computed_at, scores=subject_scores):
+        subject_text = (text or {}).get(subject)
+        report.text_signals += subject_text is not None
+        fields = subject_fields(
+            features, computed_at=computed_at, scores=subject_scores, text=subject_text
+        )
+        for f in fields:
             if specs[f.field].value_problems(f.value):
                 skipped[f.field] += 1
                 continue

@@ -33,7 +33,7 @@ from models import EventType
 from .convert import DEFAULT_CNY_RATES, rate_problem
 from .encodings import decode_line, detect_encoding
 from .errors import InputFileError
-from .schemas import ConsentLine, CustomerRef, EventLine, InputLine, MessageLine
+from .schemas import ConsentLine, CustomerRef, EventLine, InputLine, MessageLabels, MessageLine
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,10 @@ _FIELD_KEYS = (
     frozenset(EventLine.model_fields)
     | frozenset(MessageLine.model_fields)
     | frozenset(ConsentLine.model_fields)
-) - {"customer"}
+) - {"customer", "labels"}
+#: A message's agent labels: columns ``labels.<head>`` or the bare ``intent`` / ``emotion`` /
+#: ``urgency``.
+_LABEL_KEYS = frozenset(MessageLabels.model_fields)
 #: A row without a ``kind`` cell takes its kind from its (only) id column.
 _ID_KINDS: Mapping[str, str] = {
     "event_id": "event",
@@ -130,8 +133,11 @@ def _csv_columns(header: list[str], path: Path) -> list[_Column]:
         name = cell.strip().lower()
         key = name.removeprefix("customer.")
         target: _Column = None
+        label = name.removeprefix("labels.")
         if key in _CUSTOMER_KEYS:
             target = (True, key)
+        elif label in _LABEL_KEYS:
+            target = (False, f"labels.{label}")
         elif name in _FIELD_KEYS:
             target = (False, name)
         elif name:
@@ -187,6 +193,9 @@ def _csv_payload(row: list[str], layout: _Layout) -> tuple[dict[str, Any], str |
             problem = f"column {key[1:]}: a value under a column without a name"
     if customer:
         payload["customer"] = customer
+    labels = {k[7:]: payload.pop(k) for k in list(payload) if k.startswith("labels.")}
+    if labels:
+        payload["labels"] = labels
     if "currency" in payload:
         payload["currency"] = payload["currency"].upper()
     if "kind" not in payload:

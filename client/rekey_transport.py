@@ -13,11 +13,12 @@ from typing import Protocol
 import httpx
 from pydantic import ValidationError
 
-from models import API_PREFIX, RekeyBatch, RekeyBatchResult
+from models import RekeyBatch, RekeyBatchResult
 
 from .config import ClientSettings
 from .credentials import load_credentials
 from .errors import ServerUnavailableError, UploadRefusedError
+from .server_http import server_client
 
 
 class RekeyTransport(Protocol):
@@ -45,12 +46,7 @@ class HttpRekeyTransport:
         self, *, settings: ClientSettings, token: str, transport: httpx.BaseTransport | None = None
     ) -> None:
         self._url = settings.server_url
-        self._http = httpx.Client(
-            base_url=settings.server_url + API_PREFIX,
-            transport=transport,
-            timeout=settings.http_timeout,
-            headers={"User-Agent": "fedprofile-edge/0.1", "Authorization": f"Bearer {token}"},
-        )
+        self._http = server_client(settings, transport=transport, token=token)
 
     def __repr__(self) -> str:
         return f"HttpRekeyTransport(server={self._url!r})"

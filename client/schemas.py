@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models import BoundedTime, Channel, EventType
+from models.text import EMOTIONS, INTENTS, URGENCIES
 
 #: Identifier fields of a customer reference, strongest first (the pseudonym comes from the
 #: first one present; every one present becomes an identity token).
@@ -80,8 +81,58 @@ class EventLine(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
 
 
+#: Chinese names agents use for each label (ticket dispositions), to the canonical label.
+LABEL_ALIASES: dict[str, dict[str, str]] = {
+    "intent": {"咨询": "inquiry", "投诉": "complaint", "购买": "purchase", "退换": "return"},
+    "emotion": {"负面": "negative", "中性": "neutral", "正面": "positive"},
+    "urgency": {"低": "low", "不急": "low", "普通": "normal", "一般": "normal", "紧急": "urgent"},
+}
+#: The labels each head accepts (the text model's classes, ``models.text``).
+LABEL_VALUES: dict[str, tuple[str, ...]] = {
+    "intent": INTENTS,
+    "emotion": EMOTIONS,
+    "urgency": URGENCIES,
+}
+
+
+class MessageLabels(BaseModel):
+    """Labels an agent gave a message (e.g. from the ticket disposition); each is optional.
+
+    Values are the text model's labels in English (``complaint``, ``urgent``...) or the
+    Chinese names agents use (投诉, 紧急...). The edge trains its text model on them; an
+    unknown value rejects the line with a message naming the accepted ones.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: str | None = None
+    emotion: str | None = None
+    urgency: str | None = None
+
+    @field_validator("intent", "emotion", "urgency", mode="before")
+    @classmethod
+    def _canonical(cls, value: object, info: object) -> object:
+        """Map a Chinese name to its label and refuse values the head does not know."""
+        if value is None or not isinstance(value, str):
+            return value
+        head = getattr(info, "field_name", "")
+        label = LABEL_ALIASES[head].get(value.strip(), value.strip().lower())
+        if label not in LABEL_VALUES[head]:
+            accepted = ", ".join(LABEL_VALUES[head] + tuple(LABEL_ALIASES[head]))
+            raise ValueError(f"unknown {head} label; use one of: {accepted}")
+        return label
+
+    def present(self) -> dict[str, str]:
+        """Return the labels that are set, head name to label."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class MessageLine(BaseModel):
-    """A customer message; its text is PII-masked before it is stored."""
+    """A customer message; its text is PII-masked before it is stored.
+
+    ``labels`` (optional) are an agent's intent / emotion / urgency for the message; the
+    edge's text model trains on labelled messages and scores the others.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +143,7 @@ class MessageLine(BaseModel):
     customer: CustomerRef
     text: str = Field(min_length=1, max_length=5000)
     lang: Literal["zh", "en"] = "zh"
+    labels: MessageLabels | None = None
 
 
 class ConsentLine(BaseModel):

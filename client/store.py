@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -30,16 +31,19 @@ from typing import Any, Literal, Self
 
 from consent import ConsentEvent, ConsentState, ConsentStatus, Purpose
 
+from .message_score_store import MessageScoreTable, ensure_message_score_schema
 from .outbox_store import OutboxTable, ensure_outbox_schema
 from .rollup_store import RollupTable, ensure_rollup_schema, refresh_rollups, subject_filters
 from .rollups import EventLike, MessageLike, local_day
 from .token_store import TokenTable, ensure_token_schema
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 #: File name of the store inside an edge directory (``<edge_dir>/edge.sqlite``).
 STORE_FILENAME = "edge.sqlite"
 #: Ids looked up per ``IN (...)`` query when a batch is checked for duplicates.
 _ID_CHUNK = 500
+#: Metadata key prefix of a global model's architecture (``+ model name``).
+_ARCHITECTURE_META = "global_model_architecture."
 #: Page cache (negative: KiB). The default 2 MB thrashes on the (subject, ts) indexes.
 _CACHE_KIB = -65_536
 
@@ -56,7 +60,7 @@ CREATE INDEX IF NOT EXISTS events_subject_ts ON events (subject, ts);
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY, subject TEXT NOT NULL, channel TEXT NOT NULL,
     ts REAL NOT NULL, lang TEXT NOT NULL, masked_text TEXT NOT NULL,
-    entity_counts TEXT NOT NULL, ingested_at REAL NOT NULL);
+    entity_counts TEXT NOT NULL, ingested_at REAL NOT NULL, labels TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS messages_subject ON messages (subject, ts);
 CREATE TABLE IF NOT EXISTS consents (
     consent_id TEXT PRIMARY KEY, subject TEXT NOT NULL, purpose TEXT NOT NULL,
@@ -72,7 +76,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     model TEXT PRIMARY KEY, state_json TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS global_models (
     model TEXT PRIMARY KEY, server_round INTEGER NOT NULL, weights BLOB NOT NULL,
-    updated_at REAL NOT NULL);
+    updated_at REAL NOT NULL, version TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS suppressed_fields (
     subject TEXT NOT NULL, field TEXT NOT NULL, reason TEXT NOT NULL,
     PRIMARY KEY (subject, field));
@@ -89,7 +93,8 @@ _EVENT_SELECT = (
     "rating, original_amount, original_currency FROM events"
 )
 _MESSAGE_SELECT = (
-    "SELECT message_id, subject, channel, ts, lang, masked_text, entity_counts FROM messages"
+    "SELECT message_id, subject, channel, ts, lang, masked_text, entity_counts, labels "
+    "FROM messages"
 )
 _COUNTABLE = frozenset(
     {"subjects", "events", "messages", "consents", "profiles", "outbox", "daily_rollups"}
@@ -133,7 +138,11 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """A customer message after masking; ``entity_counts`` maps entity type to count."""
+    """A customer message after masking; ``entity_counts`` maps entity type to count.
+
+    ``labels`` holds an agent's labels for the message (head name to label, e.g.
+    ``{"intent": "complaint", "urgency": "urgent"}``; empty when unlabelled).
+    """
 
     message_id: str
     subject: str
@@ -142,6 +151,7 @@ class StoredMessage:
     lang: str
     masked_text: str
     entity_counts: dict[str, int]
+    labels: dict[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +207,11 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         lang=row[4],
         masked_text=row[5],
         entity_counts=json.loads(row[6]),
+        labels=json.loads(row[7]) if row[7] else {},
     )
 
 
-class EdgeStore(OutboxTable, RollupTable, TokenTable):
+class EdgeStore(OutboxTable, RollupTable, TokenTable, MessageScoreTable):
     """One edge's SQLite store.
 
     Parameters
@@ -220,7 +231,9 @@ class EdgeStore(OutboxTable, RollupTable, TokenTable):
         ensure_outbox_schema(self._db)
         ensure_rollup_schema(self._db)
         ensure_token_schema(self._db)
+        ensure_message_score_schema(self._db)
         self._migrate_v3()
+        self._migrate_v4()
         with self._db:
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
@@ -235,6 +248,14 @@ class EdgeStore(OutboxTable, RollupTable, TokenTable):
             if name not in columns:
                 self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {sql_type}")
         self.ensure_rollups()
+
+    def _migrate_v4(self) -> None:
+        """Migrate schema 3 to 4: agent labels on messages, the global model's version."""
+        for table, column in (("messages", "labels TEXT NOT NULL DEFAULT '{}'"),
+                              ("global_models", "version TEXT NOT NULL DEFAULT ''")):
+            columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column.split()[0] not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     @classmethod
     def for_edge_dir(cls, edge_dir: Path) -> EdgeStore:
@@ -359,7 +380,8 @@ class EdgeStore(OutboxTable, RollupTable, TokenTable):
         records = list(messages)
         rows = [
             (m.message_id, m.subject, m.channel, m.ts, m.lang, m.masked_text,
-             json.dumps(m.entity_counts, sort_keys=True) if m.entity_counts else "{}", now)
+             json.dumps(m.entity_counts, sort_keys=True) if m.entity_counts else "{}", now,
+             json.dumps(m.labels, sort_keys=True) if m.labels else "{}")
             for m in records
         ]  # fmt: skip
         return self._insert_new("messages", rows, [(r[1], r[3]) for r in rows], records)
@@ -586,15 +608,43 @@ class EdgeStore(OutboxTable, RollupTable, TokenTable):
                 (model, json.dumps(state, sort_keys=True), time.time()),
             )
 
-    def save_global_model(self, model: str, *, server_round: int, weights: bytes) -> None:
-        """Keep the latest global weights received from the server (serialised bytes)."""
+    def save_global_model(
+        self,
+        model: str,
+        *,
+        server_round: int,
+        weights: bytes,
+        version: str = "",
+        architecture: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep the latest global weights received from the server (serialised bytes).
+
+        ``version`` names the server registry's version of these weights (``text:v3``), or
+        ``""`` when the server named none; ``architecture`` is the model config that rebuilds
+        a model from them (``global_model_architecture``).
+        """
+        if architecture is not None:
+            self.set_meta(f"{_ARCHITECTURE_META}{model}", json.dumps(dict(architecture)))
         with self._db:
             self._db.execute(
-                "INSERT INTO global_models VALUES (?, ?, ?, ?) ON CONFLICT(model) DO UPDATE SET "
+                "INSERT INTO global_models (model, server_round, weights, updated_at, version) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(model) DO UPDATE SET "
                 "server_round = excluded.server_round, weights = excluded.weights, "
-                "updated_at = excluded.updated_at",
-                (model, server_round, sqlite3.Binary(weights), time.time()),
+                "updated_at = excluded.updated_at, version = excluded.version",
+                (model, server_round, sqlite3.Binary(weights), time.time(), version),
             )
+
+    def global_model_architecture(self, model: str) -> dict[str, Any] | None:
+        """Return the architecture kept with the global model, or ``None``."""
+        raw = self.get_meta(f"{_ARCHITECTURE_META}{model}")
+        return None if raw is None else dict(json.loads(raw))
+
+    def global_model_version(self, model: str) -> str | None:
+        """Return the registry version of the kept global model (``""`` if unnamed), or None."""
+        row = self._db.execute(
+            "SELECT version FROM global_models WHERE model = ?", (model,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def load_global_model(self, model: str) -> tuple[int, bytes] | None:
         """Return ``(server_round, weights)`` of the latest global model, or ``None``."""

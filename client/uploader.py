@@ -42,7 +42,6 @@ from consent import (
     load_default_catalogue,
 )
 from models import (
-    API_PREFIX,
     ENROLLMENT_HEADER,
     Channel,
     ConsentBatchResult,
@@ -69,6 +68,7 @@ from .outbox import (
     profile_entry,
 )
 from .outbox_store import OutboxEntry, OutboxStatus
+from .server_http import server_client
 from .store import EdgeStore, StoredProfileField, from_epoch
 
 logger = logging.getLogger(__name__)
@@ -150,18 +150,7 @@ class EdgeUploader:
         self._ledger_reporter = ledger_reporter or _default_ledger_reporter
         self._catalogue = catalogue or load_default_catalogue()
         self._progress = progress
-        try:
-            self._http = httpx.Client(
-                base_url=settings.server_url + API_PREFIX,
-                transport=transport,
-                timeout=settings.http_timeout,
-                headers={"User-Agent": "fedprofile-edge/0.1"},
-            )
-        except (OSError, ValueError) as exc:  # e.g. SSL_CERT_FILE names a missing CA bundle
-            raise EdgeConfigError(
-                f"cannot set up HTTPS to the server ({type(exc).__name__}): check SSL_CERT_FILE "
-                "/ SSL_CERT_DIR point at a readable CA bundle"
-            ) from None
+        self._http = server_client(settings, transport=transport)
         self._credential = load_credentials(settings.credentials_path)
 
     def __repr__(self) -> str:

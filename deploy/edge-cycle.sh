@@ -1,6 +1,6 @@
 #!/bin/sh
-# One edge cycle: ingest every export in INBOX (then move it to INBOX/done), rebuild the
-# profiles, sync with the server. Settings come from the environment (edge.env).
+# One edge cycle: ingest every export in INBOX (then move it to INBOX/done), fetch the newest
+# global models, rebuild the profiles (new messages are scored), sync with the server. Settings come from the environment (edge.env).
 # Exporters must write a file elsewhere and *rename* it into INBOX when complete.
 set -eu
 inbox=${1:?usage: edge-cycle.sh INBOX_DIR}
@@ -14,6 +14,10 @@ for file in "$inbox"/*.jsonl "$inbox"/*.ndjson; do
         0 | 3) mv "$file" "$inbox/done/" ;; # 3: bad lines quarantined, good lines kept
         *) exit "$status" ;;
     esac
+done
+for model in behaviour text; do # a failed fetch keeps the model held (and its gate)
+    "$fedprofile" edge fetch-model --model "$model" ||
+        echo "edge-cycle: fetching the $model model failed; scoring with the one held" >&2
 done
 "$fedprofile" edge profile
 "$fedprofile" edge sync

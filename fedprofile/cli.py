@@ -53,8 +53,8 @@ def _privacy_env() -> None:
 
 #: The top-level commands, in help order.
 COMMANDS = (
-    "demo", "serve", "edge", "scrub", "privacy", "simulate", "audit", "retention", "token",
-    "deploy", "identity",
+    "demo", "serve", "edge", "scrub", "privacy", "simulate", "train", "audit", "retention",
+    "token", "deploy", "identity",
 )  # fmt: skip
 
 
@@ -140,6 +140,12 @@ def _register_simulate(app: typer.Typer) -> None:
     app.command("simulate")(simulate_command)
 
 
+def _register_train(app: typer.Typer) -> None:
+    from simulations.train_cli import train_command
+
+    app.command("train")(train_command)
+
+
 def _register_audit(app: typer.Typer) -> None:
     from server.cli import audit_app
 
@@ -189,6 +195,7 @@ _REGISTER = {
     "scrub": _register_scrub,
     "privacy": _register_privacy,
     "simulate": _register_simulate,
+    "train": _register_train,
     "audit": _register_audit,
     "retention": _register_retention,
     "token": _register_token,

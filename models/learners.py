@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -55,6 +55,11 @@ class Learner(Protocol):
         """Classes of the main head."""
         ...
 
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The model's architecture as JSON values (what rebuilds it from its weights)."""
+        ...
+
     def new_model(self, seed: int) -> nn.Module:
         """Return a fresh model whose weights depend only on ``seed``."""
         ...
@@ -72,7 +77,7 @@ class Learner(Protocol):
         ...
 
     def head_aucs(self, model: nn.Module, data: TensorDataset) -> dict[str, float]:
-        """Return the AUC of every binary head with both classes present (else 0.5)."""
+        """Return each head's AUC on its labelled examples (0.5 when a class is missing)."""
         ...
 
 
@@ -82,6 +87,18 @@ def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     if labels.all() or not labels.any():
         return 0.5
     return float(roc_auc_score(labels, scores))
+
+
+def class_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """AUC of class probabilities: binary, or the mean one-vs-rest AUC of present classes."""
+    if probabilities.shape[1] == 2:
+        return binary_auc(labels == 1, probabilities[:, 1])
+    aucs = [
+        binary_auc(labels == c, probabilities[:, c])
+        for c in range(probabilities.shape[1])
+        if (labels == c).any() and (labels != c).any()
+    ]
+    return float(np.mean(aucs)) if aucs else 0.5
 
 
 class _Eval:
@@ -117,6 +134,11 @@ class BehaviourLearner:
     max_len: int = 64
     name: str = "behaviour"
     num_classes: int = 2
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The architecture config as JSON values (kept with a received global model)."""
+        return self.config.model_dump(mode="json")
 
     def encode(self, examples: Sequence[BehaviourExample]) -> TensorDataset:
         """Tensors of the examples; the purchase label is appended as the int64 class."""
@@ -197,6 +219,11 @@ class TextLearner:
         """Classes of the main head."""
         return self.config.heads[self.main_head]
 
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The architecture config as JSON values (kept with a received global model)."""
+        return self.config.model_dump(mode="json")
+
     def encode(self, texts: Sequence[str], targets: Mapping[str, np.ndarray]) -> TensorDataset:
         """Encode masked texts once: ``(ids, weights, one target per head, label)``.
 
@@ -248,13 +275,24 @@ class TextLearner:
         return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
 
     def head_aucs(self, model: nn.Module, data: TensorDataset) -> dict[str, float]:
-        """AUC of the main head when it is binary (multi-class heads report none)."""
-        if self.num_classes != 2:
+        """AUC of every head on its labelled examples (one-vs-rest mean for multi-class).
+
+        Heads without a labelled example report none; the edge's quality gate reads these
+        before it publishes a head's signals.
+        """
+        ids, weights = data.tensors[0], data.tensors[1]
+        if ids.shape[0] == 0:
             return {}
-        labels = data.tensors[-1].numpy()
-        known = labels != IGNORE_LABEL
-        scores = self.probabilities(model, data)[:, 1]
-        return {self.main_head: binary_auc(labels[known] == 1, scores[known])}
+        with _Eval(model):
+            logits = model(ids, weights)
+        out: dict[str, float] = {}
+        for index, head in enumerate(self.config.heads):
+            labels = data.tensors[2 + index].numpy()
+            known = labels != IGNORE_LABEL
+            if known.any():
+                probabilities = torch.softmax(logits[head], dim=-1).numpy()
+                out[head] = class_auc(labels[known], probabilities[known])
+        return out
 
 
 def behaviour_config(config: RunConfig, *, num_features: int) -> BehaviourModelConfig:

@@ -349,6 +349,35 @@ METRIC_EVAL_LOSS = "eval-loss"
 METRIC_EVAL_AUC = "eval-auc"
 METRIC_EVAL_ACCURACY = "eval-accuracy"
 
+#: ConfigRecord key of every train / evaluate message: which global model the message's
+#: arrays are. ``<model>:v<N>`` is version N of the server's model registry (the same text as
+#: the ``X-Model-Version`` header of ``GET /models/{model}/versions/{N}/weights``);
+#: ``seed:<seed>`` is the run's seeded initial model (a cold start); ``<base>+r<round>`` is
+#: the aggregate of that round of the run, started from ``<base>``, that no registry holds.
+CONFIG_MODEL_VERSION = "model-version"
+#: Response headers of a model-weights download: the version label and the SHA-256 (hex) of
+#: the body, which the downloader checks before loading the weights.
+MODEL_VERSION_HEADER = "X-Model-Version"
+CONTENT_SHA256_HEADER = "X-Content-SHA256"
+
+
+def model_version_label(model: str, version: int) -> str:
+    """Return the label of a registry version (``"text:v3"``), as edges receive it.
+
+    Parameters
+    ----------
+    model : str
+        Model name (the run-config ``task``: ``behaviour`` or ``text``).
+    version : int
+        Version number within that model (1, 2, 3...).
+
+    Returns
+    -------
+    str
+        ``<model>:v<version>``.
+    """
+    return f"{model}:v{version}"
+
 
 #: Pattern of a keyed identity token (``privacy.IdentityTokenizer``).
 IDENTITY_TOKEN_REGEX = r"^it_[0-9a-f]{64}$"

@@ -100,7 +100,13 @@ class RunConfig(BaseModel):
     data_dir : str
         Directory of edge directories (simulation); empty = node-config ``data-path``.
     database_url : str
-        Server database recording training runs; empty = do not record.
+        Server database recording training runs and keeping the model registry (one
+        version per aggregated round); empty = do not record.
+    warm_start : bool
+        Start from the newest registry version whose architecture (task, architecture keys
+        below, every array's name and shape) matches the run's, instead of the seeded
+        initial model; needs ``database_url``. The run's privacy accounting is unchanged:
+        edges' ledgers compose across runs either way.
     seed : int
         Seeds model initialisation, data order and Poisson sampling (never DP noise).
     cutoff : datetime or None
@@ -150,6 +156,7 @@ class RunConfig(BaseModel):
     min_nodes: int = Field(default=2, ge=1)
     data_dir: str = ""
     database_url: str = ""
+    warm_start: bool = True
     seed: int = 0
     cutoff: AwareDatetime | None = None
     label_window_days: float = Field(default=14.0, gt=0.0, le=366.0)

@@ -44,11 +44,13 @@ from client import (
     score_subjects,
 )
 from client.edge import init_edge, open_tenant_key
+from client.text_profile import TEXT_MODEL, TextScoringReport, TextSignals, text_signals_for
+from consent import Purpose
 from models import API_PREFIX, Channel, RunConfig
 from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file, load_key_file
 
 from .errors import DemoError
-from .federation import run_federation
+from .federation import federate
 from .progress import step_progress
 from .server_process import ServerProcess
 from .synthetic import CHANNELS, PopulationConfig, write_population
@@ -92,6 +94,25 @@ class DemoConfig:
     port: int = 0
     epsilon: float = 8.0
 
+    def text_run_config(self, *, database_url: str = "") -> RunConfig:
+        """Return the text model's run config: agents' labelled messages on each edge.
+
+        The private text settings of ``fedprofile simulate --task text`` and ``fedprofile
+        train`` (a linear model over the 8,000 most frequent public n-grams, plain SGD;
+        ``docs/learning.md``), at the same per-run ε as the behaviour model, accounted in
+        each edge's ``text`` ledger.
+        """
+        from .train import training_run_config
+
+        return training_run_config(
+            task="text",
+            rounds=self.rounds,
+            epsilon=self.epsilon,
+            max_epsilon=0.0,
+            seed=self.seed,
+            database_url=database_url,
+        )
+
     def run_config(self, *, cutoff: datetime, database_url: str = "") -> RunConfig:
         """Return the federation's run config (typed; see ``docs/learning.md``)."""
         return RunConfig(
@@ -114,7 +135,9 @@ class DemoSummary:
     population: dict[str, Any] = field(default_factory=dict)
     ingest: dict[str, dict[str, Any]] = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    text_rounds: list[dict[str, Any]] = field(default_factory=list)
     epsilon: dict[str, dict[str, Any]] = field(default_factory=dict)
+    text: dict[str, dict[str, Any]] = field(default_factory=dict)
     server_ledgers: int = 0
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -145,7 +168,9 @@ class DemoSummary:
             "population": self.population,
             "ingest": self.ingest,
             "rounds": self.rounds,
+            "text_rounds": self.text_rounds,
             "epsilon": self.epsilon,
+            "text": self.text,
             "server_ledgers": self.server_ledgers,
             "models": self.models,
             "uploads": self.uploads,
@@ -215,7 +240,9 @@ def _profiles_and_uploads(
         settings = ClientSettings(edge_dir=edge_dir, server_url=server.url)
         with EdgeStore.for_edge_dir(edge_dir) as store:
             scores = score_subjects(store, now=now, model=MODEL)
-            build_profiles(store=store, now=now, scores=scores)
+            text, scoring = text_signals_for(store, now=now)
+            build_profiles(store=store, now=now, scores=scores, text=text)
+            summary.text[channel] = _text_summary(store, text, scoring, now=now)
             quality = model_quality(store, MODEL)
             aucs = {} if quality is None else quality.head_aucs
             summary.models.setdefault(channel, {}).update(
@@ -242,6 +269,39 @@ def _profiles_and_uploads(
                     "budget": ledger.budget,
                     "exhausted": ledger.exhausted,
                 }
+
+
+def _text_summary(
+    store: EdgeStore, text: dict[str, TextSignals], scoring: TextScoringReport, *, now: datetime
+) -> dict[str, Any]:
+    """One edge's text model and text fields: quality, version, consent for the fields.
+
+    A subject's ``text.*`` fields leave the edge only for a purpose they consented to
+    (``service_routing``, ``personalized_service`` or ``proactive_service``; the catalogue
+    says which field serves which): ``allowed`` counts subjects whose edge-side record grants
+    at least one of them now, ``withheld`` the others.
+    """
+    quality = model_quality(store, TEXT_MODEL)
+    purposes = (Purpose.SERVICE_ROUTING, Purpose.PERSONALIZED_SERVICE, Purpose.PROACTIVE_SERVICE)
+    states = store.consent_states()
+    allowed = sum(
+        1
+        for subject in text
+        if subject in states and any(states[subject].is_granted(p, now) for p in purposes)
+    )
+    ledger = ledger_report(store, TEXT_MODEL)
+    aucs = {} if quality is None else quality.head_aucs
+    return {
+        "model_version": scoring.model_version,
+        "heads_published": list(scoring.published_heads),
+        "messages_scored": scoring.scored,
+        "held_out_messages": 0 if quality is None else quality.num_examples,
+        **{f"{head}_auc": _rounded(aucs.get(head)) for head in ("intent", "emotion", "urgency")},
+        "subjects_with_text_fields": len(text),
+        "allowed_by_consent": allowed,
+        "withheld_by_consent": len(text) - allowed,
+        "epsilon": None if ledger is None else round(ledger.epsilon, 4),
+    }
 
 
 def _references(
@@ -318,8 +378,11 @@ def _server_view(summary: DemoSummary, server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url + API_PREFIX, headers=headers, timeout=30.0) as http:
         runs = http.get("/training-runs").raise_for_status().json()
         ledgers = http.get("/ledgers").raise_for_status().json()
-    latest = runs[0] if isinstance(runs, list) and runs else {}  # newest first
-    summary.rounds = list(latest.get("rounds", []))
+    newest: dict[str, dict[str, Any]] = {}
+    for run in runs if isinstance(runs, list) else []:  # newest first
+        newest.setdefault(str(run.get("model")), run)
+    summary.rounds = list(newest.get(MODEL, {}).get("rounds", []))
+    summary.text_rounds = list(newest.get(TEXT_MODEL, {}).get("rounds", []))
     summary.server_ledgers = len(ledgers) if isinstance(ledgers, list) else 0
 
 
@@ -386,21 +449,18 @@ def run_demo(
         )
         cutoff = population.end - timedelta(days=LABEL_WINDOW_DAYS)
         run_config = cfg.run_config(cutoff=cutoff, database_url=db_url)
-        run_federation(
-            data_dir=cfg.workdir / "edges",
-            rounds=cfg.rounds,
-            database_url=db_url,
-            run_config={
-                k: v
-                for k, v in run_config.to_run_config().items()
-                if k not in ("data-dir", "min-nodes")
-            },
+        federate(cfg.workdir / "edges", run_config)
+        console.print(
+            f"[bold]4/6[/] federated DP-SGD, text model: intent / emotion / urgency from "
+            f"agents' labelled messages, {cfg.rounds} rounds"
         )
+        federate(cfg.workdir / "edges", cfg.text_run_config(database_url=db_url))
         marks["federation"] = time.perf_counter()
         _references(cfg, summary, population, run_config, key)
         # 5. Profiles and consent-scoped uploads over HTTP.
         console.print(
-            "[bold]5/6[/] profiles: explainable tags + model scores, consent-scoped upload"
+            "[bold]5/6[/] profiles: explainable tags, model scores and text signals, "
+            "consent-scoped upload"
         )
         _profiles_and_uploads(cfg, summary, server, population.end)
         marks["upload"] = time.perf_counter()

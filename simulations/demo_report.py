@@ -91,6 +91,8 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
         "boosting and BG/NBD trained centrally without noise"
     )
 
+    _render_text(summary, console)
+
     totals = summary.totals()
     up = Table(title="Profile fields / 画像字段 (only catalogued, consented fields leave an edge)")
     up.add_column("edge")
@@ -156,3 +158,55 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
     console.print(pii)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     console.print(f"    timings: {timings}")
+
+
+def _render_text(summary: DemoSummary, console: Console) -> None:
+    """Print the text model's rounds and, per edge, its quality and the text fields."""
+    if not summary.text:
+        return
+    rounds = Table(title="Text model rounds / 文本模型训练轮次 (intent, emotion, urgency heads)")
+    for col in ("round", "train loss", "max ε", "examples", "eval loss", "eval AUC (intent)"):
+        rounds.add_column(col, justify="right")
+    by_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in summary.text_rounds:
+        by_round.setdefault(int(r["server_round"]), {})[str(r["phase"])] = r.get("metrics", {})
+    for number in sorted(by_round):
+        train, evaluate = by_round[number].get("train", {}), by_round[number].get("evaluate", {})
+        rounds.add_row(
+            str(number),
+            _fmt(train.get("train-loss", "")),
+            _fmt(train.get("epsilon", "")),
+            _fmt(train.get("examples-trained", "")),
+            _fmt(evaluate.get("eval-loss", "")),
+            _fmt(evaluate.get("eval-auc", "")),
+        )
+    console.print(rounds)
+    edges = Table(
+        title="Text signals per edge / 文本信号 (AUC on the edge's held-out labelled messages; "
+        "a head's answers are used only at AUC >= 0.60; agents' labels always)"
+    )
+    for col in ("edge", "intent", "emotion", "urgency", "held out", "ε", "subjects", "allowed",
+                "withheld"):  # fmt: skip
+        edges.add_column(col, justify="left" if col == "edge" else "right")
+    for channel, row in summary.text.items():
+        edges.add_row(
+            channel,
+            _fmt(row.get("intent_auc")),
+            _fmt(row.get("emotion_auc")),
+            _fmt(row.get("urgency_auc")),
+            str(row.get("held_out_messages", 0)),
+            _fmt(row.get("epsilon")),
+            str(row.get("subjects_with_text_fields", 0)),
+            str(row.get("allowed_by_consent", 0)),
+            str(row.get("withheld_by_consent", 0)),
+        )
+    console.print(edges)
+    versions = ", ".join(
+        f"{channel} {row.get('model_version') or 'none'}" for channel, row in summary.text.items()
+    )
+    console.print(f"    scored with: {versions}")
+    console.print(
+        "    subjects: with text.* fields (last intent, negative-emotion share and urgent "
+        "contacts over 30 days); allowed: consented to a purpose of those fields, so they are "
+        "uploaded; withheld: no such consent, so they never leave the edge"
+    )

@@ -7,7 +7,8 @@ Hierarchy::
     ├── SimulationError    a simulation cannot run as asked (task, dataset)
     ├── FederationError    the simulated federation failed
     ├── ServerStartError   the server child process did not become healthy
-    └── DeploymentError    deployment credentials cannot be written as asked
+    ├── DeploymentError    deployment credentials cannot be written as asked
+    └── ScheduleError      scheduled training cannot go on (bad interval, a failed run)
 """
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ class ServerStartError(SimulationsError):
 
 class DeploymentError(SimulationsError):
     """Deployment credentials cannot be written as asked; the message says what to change."""
+
+
+class ScheduleError(SimulationsError):
+    """Scheduled training cannot go on; the message says why (a bad interval, a failed run)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from client import build_client_app
+from models import RunConfig
 from server import build_server_app
 
 from .errors import FederationError
@@ -87,6 +88,27 @@ def run_federation(
         client_app=build_client_app(config),
         num_nodes=len(edges),
         num_cpus=num_cpus,
+    )
+
+
+def federate(data_dir: Path, config: RunConfig) -> None:
+    """Run ``run_federation`` from a typed run config over every edge of ``data_dir``.
+
+    ``data-dir`` and ``min-nodes`` come from ``data_dir`` (every edge found must take part);
+    everything else, rounds and the database included, from ``config``.
+
+    Raises
+    ------
+    FederationError
+        If there are no edges or the simulation fails.
+    """
+    run_federation(
+        data_dir=data_dir,
+        rounds=config.num_server_rounds,
+        database_url=config.database_url,
+        run_config={
+            k: v for k, v in config.to_run_config().items() if k not in ("data-dir", "min-nodes")
+        },
     )
 
 

@@ -1,10 +1,10 @@
 """Labelled customer-message files for the text task, generated from the synthetic messages.
 
-``generate_labeled_messages`` writes JSON lines ``{"text", "label", "emotion", "user",
-"channel", "lang"}``: ``label`` is the intent (inquiry 咨询 / complaint 投诉 / purchase 购买 /
-return 退换), the text comes from ``simulations.messages.render_message`` for a synthetic user
-(Faker zh_CN identifiers, so messages embed raw synthetic PII that the simulation masks as an
-edge would). Seeded: equal arguments give byte-identical files.
+``generate_labeled_messages`` writes JSON lines ``{"text", "label", "emotion", "urgency",
+"user", "channel", "lang"}``: ``label`` is the intent (inquiry 咨询 / complaint 投诉 /
+purchase 购买 / return 退换), the text comes from ``simulations.messages.render_message``
+for a synthetic user (Faker zh_CN identifiers, so messages embed raw synthetic PII that the
+simulation masks as an edge would). Seeded: equal arguments give byte-identical files.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def generate_labeled_messages(
                 "text": text,
                 "label": template.intent.value,
                 "emotion": template.emotion.value,
+                "urgency": template.urgency.value,
                 "user": f"u{user.index:06d}",
                 "channel": rng.choices(CHANNELS, weights=user.channel_weights)[0],
                 "lang": lang,
@@ -120,7 +121,7 @@ MASKED_PERSON: dict[str, str] = {
 def masked_messages(
     n: int, *, seed: int, english_share: float = 0.15
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Generate ``n`` masked messages with their intent and emotion labels (in memory).
+    """Generate ``n`` masked messages with their intent, emotion and urgency labels (in memory).
 
     For benchmarks and tests that need already-masked text: every identifier slot holds
     its placeholder, as after the edge's masking.
@@ -137,11 +138,12 @@ def masked_messages(
     Returns
     -------
     tuple[list[str], dict[str, list[str]]]
-        The texts, and ``{"intent": [...], "emotion": [...]}`` label names per text.
+        The texts, and ``{"intent": [...], "emotion": [...], "urgency": [...]}`` label
+        names per text.
     """
     rng = random.Random(seed)
     texts: list[str] = []
-    labels: dict[str, list[str]] = {"intent": [], "emotion": []}
+    labels: dict[str, list[str]] = {"intent": [], "emotion": [], "urgency": []}
     for _ in range(n):
         lang: Lang = "en" if rng.random() < english_share else "zh"
         text, template = render_message(
@@ -154,4 +156,5 @@ def masked_messages(
         texts.append(text)
         labels["intent"].append(template.intent.value)
         labels["emotion"].append(template.emotion.value)
+        labels["urgency"].append(template.urgency.value)
     return texts, labels

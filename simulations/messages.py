@@ -47,6 +47,14 @@ class Emotion(StrEnum):
     POSITIVE = "positive"
 
 
+class Urgency(StrEnum):
+    """How urgent a message is (紧急程度; the text model's urgency head)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
 #: Finer tones of each emotion (how the mood phrases are grouped).
 TONES: dict[Emotion, tuple[str, ...]] = {
     Emotion.NEGATIVE: ("angry", "anxious", "disappointed"),
@@ -74,6 +82,8 @@ class Template:
         The pattern, with ``{slot}`` fields.
     tone : str
         Finer tone of the emotion (one of ``TONES[emotion]``).
+    urgency : Urgency
+        How urgent the message is (low / normal / urgent).
     """
 
     lang: str
@@ -81,6 +91,7 @@ class Template:
     emotion: Emotion
     text: str
     tone: str = "calm"
+    urgency: Urgency = Urgency.NORMAL
 
 
 @dataclass(frozen=True)
@@ -251,6 +262,26 @@ _MOODS: dict[tuple[str, str], tuple[str, ...]] = {
     ("en", "grateful"): ("Thank you so much!", "Appreciate your help!", "You guys are great,"),
     ("en", "excited"): ("So excited!", "Awesome!", "Can't wait!"),
 }  # fmt: skip
+#: Urgency phrases per (language, urgency); normal urgency has none.
+_URGENCY_CUES: dict[tuple[str, Urgency], tuple[str, ...]] = {
+    ("zh", Urgency.URGENT): ("今天之内必须处理！", "请马上处理，", "明天就要用，", "请尽快回复，",
+                             "加急处理一下，", "等不了了，"),
+    ("zh", Urgency.LOW): ("不着急，", "有空的时候回复就行。", "方便时再处理，", "慢慢来不急，",
+                          "不赶时间，"),
+    ("en", Urgency.URGENT): ("Need this sorted today.", "Please handle it right away,",
+                             "Time-critical,"),
+    ("en", Urgency.LOW): ("No rush,", "Whenever you get a chance.", "Not urgent,"),
+}  # fmt: skip
+#: Chance of an urgent message by tone (anxious and angry customers are pressed for time);
+#: other tones use ``_URGENT_BASE`` plus ``_URGENT_INTENT`` for their intent.
+_URGENT_BY_TONE: dict[str, float] = {"anxious": 0.85, "angry": 0.5}
+_URGENT_BASE = 0.08
+_URGENT_INTENT: dict[Intent, float] = {Intent.COMPLAINT: 0.15, Intent.RETURN: 0.1}
+#: Chance of a low-urgency message for tones that are not pressed for time.
+_LOW_BY_TONE: dict[str, float] = {"calm": 0.3, "satisfied": 0.3, "grateful": 0.3}
+_LOW_BASE = 0.15
+#: Chance that a low or urgent message says so in words (otherwise only tone hints at it).
+_URGENCY_CUE_RATE = 0.75
 _EMOJI: dict[Emotion, tuple[str, ...]] = {
     Emotion.NEGATIVE: ("😡", "😤", "😞", "😰", "🙄", "💢"),
     Emotion.NEUTRAL: ("🙂", "🤔", "📦"),
@@ -641,5 +672,27 @@ def render_labeled_message(
         text = _punctuate(text, lang, rng)
     if rng.random() < noise.emoji_rate:
         text += rng.choice(_EMOJI[emotion])
-    template = Template(lang, intent, emotion, pattern.text, tone)
+    urgency, text = _urgency(text, lang, intent, tone)
+    template = Template(lang, intent, emotion, pattern.text, tone, urgency)
     return RenderedMessage(text, template, _locate(text, inserted))
+
+
+def _urgency(text: str, lang: str, intent: Intent, tone: str) -> tuple[Urgency, str]:
+    """Draw the message's urgency and maybe say it in words; return it with the text.
+
+    The draw comes from a generator seeded by the text itself, not from the caller's
+    ``rng``: adding the urgency label left every other seeded choice (and so every earlier
+    population, dataset and test expectation) unchanged.
+    """
+    draw = random.Random(f"urgency|{lang}|{text}")
+    urgent = _URGENT_BY_TONE.get(tone, _URGENT_BASE + _URGENT_INTENT.get(intent, 0.0))
+    low = 0.0 if tone in _URGENT_BY_TONE else _LOW_BY_TONE.get(tone, _LOW_BASE)
+    roll = draw.random()
+    urgency = (
+        Urgency.URGENT if roll < urgent else Urgency.LOW if roll < urgent + low else Urgency.NORMAL
+    )
+    if urgency is Urgency.NORMAL or draw.random() >= _URGENCY_CUE_RATE:
+        return urgency, text
+    cue = draw.choice(_URGENCY_CUES[(lang, urgency)])
+    space = "" if lang == "zh" else " "
+    return urgency, (f"{cue}{space}{text}" if draw.random() < 0.5 else f"{text}{space}{cue}")

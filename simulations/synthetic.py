@@ -97,6 +97,13 @@ _CHANNEL_AFFINITY: dict[str, tuple[float, float, float]] = {
     "social": (0.3, 0.6, 1.0),
 }
 #: Notice version in force at the start, and the material renewal.
+#: Share of each channel's messages an agent labels with intent, emotion and urgency (the
+#: ticket disposition): every desk ticket, chats an agent took over on the web and app,
+#: some social threads; SMS replies are never labelled.
+AGENT_LABEL_SHARE: dict[str, float] = {"desk": 1.0, "web": 0.5, "app": 0.5, "social": 0.3}
+#: Key of the ground truth on generated message lines (``user_lines(..., labels=True)``).
+TRUTH_KEY = "truth"
+
 NOTICE_VERSION = "2026-10"
 RENEWED_NOTICE_VERSION = "2026-10.2"
 _CST = timezone(timedelta(hours=8), "CST")
@@ -406,8 +413,10 @@ def user_lines(
     config : PopulationConfig
         The population's configuration.
     labels : bool
-        Keep a ``labels`` key (intent, emotion, tone) on message lines. It is not part of
-        the edge input schema: drop it before handing a line to an edge.
+        Keep the ``truth`` key (intent, emotion, urgency, tone of every message) on message
+        lines. It is not part of the edge input schema: drop it before handing a line to an
+        edge. (Agent-assigned ``labels``, on a share of messages per channel, are part of
+        the input and always kept.)
 
     Yields
     ------
@@ -417,7 +426,7 @@ def user_lines(
     rng = random.Random(config.seed * 1_000_003 + user.index)
     for line in _user_lines(user, config, rng):
         if not labels:
-            line.pop("labels", None)
+            line.pop(TRUTH_KEY, None)
         yield line
 
 
@@ -534,20 +543,39 @@ def _session(
             rng=rng, lang=lang, intent=intent, category=category, person=person
         )
         t += timedelta(seconds=rng.randint(5, 60))
-        yield {
+        message_id = f"{channel}-m-{user.index}-{seq}"
+        line: dict[str, Any] = {
             "kind": "message",
-            "message_id": f"{channel}-m-{user.index}-{seq}",
+            "message_id": message_id,
             "channel": channel,
             "ts": _iso(t, rng),
             "customer": dict(customer),
             "text": text,
             "lang": lang,
-            "labels": {
+        }
+        if _agent_labelled(message_id, channel):
+            line["labels"] = {
                 "intent": template.intent.value,
                 "emotion": template.emotion.value,
-                "tone": template.tone,
-            },
+                "urgency": template.urgency.value,
+            }
+        line[TRUTH_KEY] = {
+            "intent": template.intent.value,
+            "emotion": template.emotion.value,
+            "urgency": template.urgency.value,
+            "tone": template.tone,
         }
+        yield line
+
+
+def _agent_labelled(message_id: str, channel: str) -> bool:
+    """Whether an agent labelled this message (its ticket disposition), by channel share.
+
+    Drawn from the message id, not the population's generator, so adding dispositions left
+    every other seeded choice unchanged.
+    """
+    share = AGENT_LABEL_SHARE.get(channel, 0.0)
+    return share > 0.0 and random.Random(f"disposition|{message_id}").random() < share
 
 
 def _line_order(line: dict[str, Any]) -> tuple[float, str]:
@@ -623,7 +651,7 @@ def write_population(config: PopulationConfig, out_dir: Path) -> PopulationSumma
     for user in users:
         identities.append(identity_of(user, config).record())
         for line in user_lines(user, config, labels=True):
-            labels = line.pop("labels", None)
+            labels = line.pop(TRUTH_KEY, None)
             if labels is not None:
                 message_labels.append(
                     {"message_id": line["message_id"], "user": user.index, "lang": line["lang"]}

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from models.learners import Learner, binary_auc
+from models.learners import Learner, class_auc
 from privacy import DPConfig, DPTrainer
 
 logger = logging.getLogger(__name__)
@@ -200,11 +200,4 @@ def evaluate(model: nn.Module, data: TensorDataset, *, learner: Learner) -> Eval
 
 def main_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """AUC of class probabilities: binary, or the mean one-vs-rest AUC of present classes."""
-    if probabilities.shape[1] == 2:
-        return binary_auc(labels == 1, probabilities[:, 1])
-    aucs = [
-        binary_auc(labels == c, probabilities[:, c])
-        for c in range(probabilities.shape[1])
-        if (labels == c).any() and (labels != c).any()
-    ]
-    return float(np.mean(aucs)) if aucs else 0.5
+    return class_auc(labels, probabilities)

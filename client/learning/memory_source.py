@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import torch
 from flwr.app import ConfigRecord, Context
@@ -91,9 +92,17 @@ class PartitionSession:
         states[ledger.model] = json.dumps(ledger.state_dict(), sort_keys=True, default=str)
         self.context.state[LEDGER_STATE] = ConfigRecord(dict(states))
 
-    def keep_global_model(self, *, model: str, server_round: int, weights: bytes) -> None:
+    def keep_global_model(
+        self,
+        *,
+        model: str,
+        server_round: int,
+        weights: bytes,
+        version: str = "",
+        architecture: Mapping[str, Any] | None = None,
+    ) -> None:
         """Keep nothing: simulated edges do not score subjects."""
-        del model, server_round, weights
+        del model, server_round, weights, version, architecture
 
     def record_quality(self, *, model: str, quality: ModelQuality) -> None:
         """Keep the latest evaluation in memory (tests read it)."""

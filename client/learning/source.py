@@ -17,10 +17,11 @@ path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from flwr.app import Context
@@ -99,8 +100,16 @@ class EdgeSession(Protocol):
         """Persist the ledger."""
         ...
 
-    def keep_global_model(self, *, model: str, server_round: int, weights: bytes) -> None:
-        """Keep the received global model (scoring uses the latest)."""
+    def keep_global_model(
+        self,
+        *,
+        model: str,
+        server_round: int,
+        weights: bytes,
+        version: str = "",
+        architecture: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep the received global model and its registry version (scoring uses the latest)."""
         ...
 
     def record_quality(self, *, model: str, quality: ModelQuality) -> None:

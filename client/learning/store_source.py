@@ -4,6 +4,9 @@ Data resolution: node-config ``data-path`` (an edge directory; deployment) wins;
 run-config ``data-dir`` holds edge directories and node-config ``partition-id`` picks the
 i-th one sorted by name (``fedprofile demo`` on the Simulation Engine).
 
+Text examples (``client.learning.text``, run-config ``task = "text"``): agents' labelled
+messages of consented subjects, one per training subject per round.
+
 Behaviour examples (``client.learning.behaviour``): only subjects whose
 ``model_training`` consent holds at the round time are read, and only their events up to
 that time. The cutoff is run-config ``cutoff`` or, when unset, the round time minus the
@@ -241,12 +244,11 @@ class StoreSession:
         return self.store.get_meta("edge_channel") or ""
 
     def data(self, *, config: RunConfig, at: datetime) -> LearningData:
-        """Return this round's examples (behaviour; text needs labelled messages)."""
-        if config.task != "behaviour":
-            raise LearningDataError(
-                "task 'text' trains on labelled messages, which an edge store does not keep "
-                "yet; run it with `fedprofile simulate --task text`"
-            )
+        """Return this round's examples: behaviour histories, or agents' labelled messages."""
+        if config.task == "text":
+            from .text import text_data  # text.py reads consent through this module
+
+            return text_data(self.store, config=config, at=at)
         return behaviour_data(self.store, config=config, at=at)
 
     def load_ledger(self, *, model: str, dp: DPConfig) -> PrivacyLedger:
@@ -257,9 +259,23 @@ class StoreSession:
         """Persist the ledger in the store."""
         save_ledger(self.store, ledger)
 
-    def keep_global_model(self, *, model: str, server_round: int, weights: bytes) -> None:
-        """Keep the received global model for scoring."""
-        self.store.save_global_model(model, server_round=server_round, weights=weights)
+    def keep_global_model(
+        self,
+        *,
+        model: str,
+        server_round: int,
+        weights: bytes,
+        version: str = "",
+        architecture: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep the received global model (and its registry version) for scoring."""
+        self.store.save_global_model(
+            model,
+            server_round=server_round,
+            weights=weights,
+            version=version,
+            architecture=architecture,
+        )
 
     def record_quality(self, *, model: str, quality: ModelQuality) -> None:
         """Keep the held-out evaluation for the scoring quality gate."""

@@ -26,6 +26,24 @@ MESSAGES: dict[Lang, dict[str, str]] = {
         "nav.audit": "Audit",
         "nav.budget": "Privacy budget",
         "nav.identity": "Identity",
+        "nav.models": "Models",
+        "models.title": "Model versions",
+        "models.hint": (
+            "Each aggregated round publishes the global model as the next version of its "
+            "model; new runs warm-start from the newest version of the same architecture. "
+            "ε is the largest cumulative ε an edge reported for the round (the central ε "
+            "in central-DP runs)."
+        ),
+        "models.model": "Model",
+        "models.version": "Version",
+        "models.run": "Training run",
+        "models.round": "Round",
+        "models.metrics": "Evaluation",
+        "models.created": "Published",
+        "models.filter": "Model",
+        "models.all": "all models",
+        "models.no_guarantee": "no finite guarantee",
+        "models.none": "No model version has been published yet.",
         "identity.title": "Persons across channels",
         "identity.persons": "Persons",
         "identity.person": "Person",
@@ -169,6 +187,7 @@ MESSAGES: dict[Lang, dict[str, str]] = {
         "budget.round": "Release",
         "budget.limit": "budget",
         "budget.exhausted": "exhausted",
+        "budget.runs": "training runs",
         "budget.none": "No edge has reported a privacy ledger yet.",
         "common.apply": "Apply",
         "common.yes": "yes",
@@ -199,6 +218,22 @@ MESSAGES: dict[Lang, dict[str, str]] = {
         "nav.audit": "审计",
         "nav.budget": "隐私预算",
         "nav.identity": "身份关联",
+        "nav.models": "模型版本",
+        "models.title": "模型版本",
+        "models.hint": (
+            "每轮聚合后的全局模型都会发布为该模型的下一个版本；新的训练任务会从架构相同的"
+            "最新版本热启动。ε 为该轮各节点上报的最大累计 ε（中心化差分隐私训练时为中心 ε）。"
+        ),
+        "models.model": "模型",
+        "models.version": "版本",
+        "models.run": "训练任务",
+        "models.round": "轮次",
+        "models.metrics": "评估指标",
+        "models.created": "发布时间",
+        "models.filter": "模型",
+        "models.all": "全部模型",
+        "models.no_guarantee": "无有限隐私保证",
+        "models.none": "尚未发布任何模型版本。",
         "identity.title": "跨渠道身份关联",
         "identity.persons": "人员",
         "identity.person": "人员",
@@ -338,6 +373,7 @@ MESSAGES: dict[Lang, dict[str, str]] = {
         "budget.round": "发布次数",
         "budget.limit": "预算上限",
         "budget.exhausted": "已耗尽",
+        "budget.runs": "次训练",
         "budget.none": "尚无节点上报隐私账本。",
         "common.apply": "应用",
         "common.yes": "是",

@@ -1,4 +1,4 @@
-"""The console's pages (GET): login, overview, consent, requests, audit, budget, identity.
+"""The console's pages (GET): login, overview, consent, requests, audit, budget, identity, models.
 
 Routes stay thin: they read query parameters, call :mod:`server.console.queries` and render a
 template. Looking a subject up is the only page view that is audited (it shows one person's
@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import HTMLResponse
@@ -26,10 +26,12 @@ from consent import (
     receipt_id,
 )
 from consent import load_default_purposes as _load_purposes
+from models import METRIC_EVAL_ACCURACY, METRIC_EVAL_AUC, METRIC_EVAL_LOSS, LearningTask
 
 from ..api.deps import AuditDep, ClockDep, SessionDep, SettingsDep, get_engine
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.principal_action import audit_action
+from ..crud.model_registry import list_versions
 from ..identity.encodings import pending_reviews
 from ..identity.governance import decisions_about
 from ..identity.graph import hub_tokens, members_of, person_of, persons_page
@@ -272,6 +274,30 @@ def _budget(request: Request, db: SessionDep, user: OfficerDep) -> HTMLResponse:
     return render(request, "budget.html", {"charts": charts, "palette": PALETTE}, user=user)
 
 
+#: Versions listed on the model page, newest first (the API lists up to 500).
+MODEL_PAGE_VERSIONS = 100
+#: Evaluation metrics the model page shows per version, when the round reported them.
+KEY_METRICS = (METRIC_EVAL_AUC, METRIC_EVAL_ACCURACY, METRIC_EVAL_LOSS)
+
+
+def _models(
+    request: Request,
+    db: SessionDep,
+    user: OfficerDep,
+    model: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    """Render the registry's newest versions (model, version, run, round, ε, metrics)."""
+    names = list(get_args(LearningTask))
+    chosen = model if model in names else None
+    context = {
+        "versions": list_versions(session=db, model=chosen, limit=MODEL_PAGE_VERSIONS),
+        "model_names": names,
+        "model": chosen or "",
+        "key_metrics": KEY_METRICS,
+    }
+    return render(request, "models.html", context, user=user)
+
+
 #: Persons listed on the identity page (the API pages through all of them).
 IDENTITY_PAGE_PERSONS = 50
 
@@ -318,7 +344,8 @@ def build_pages_router() -> APIRouter:
     Returns
     -------
     APIRouter
-        Login, overview, consent, requests, one request, audit, privacy budget, identity.
+        Login, overview, consent, requests, one request, audit, privacy budget, identity,
+        model versions.
     """
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     router.add_api_route("/login", _login, methods=["GET"])
@@ -329,4 +356,5 @@ def build_pages_router() -> APIRouter:
     router.add_api_route("/audit", _audit, methods=["GET"])
     router.add_api_route("/budget", _budget, methods=["GET"])
     router.add_api_route("/identity", _identity, methods=["GET"])
+    router.add_api_route("/models", _models, methods=["GET"])
     return router

@@ -325,7 +325,7 @@ def audit_page(
 
 @dataclass
 class BudgetSeries:
-    """One edge's ε over its accounted releases for one model."""
+    """One edge's ε over its accounted releases for one model (``runs``: training runs)."""
 
     edge_id: str
     edge_name: str
@@ -336,6 +336,7 @@ class BudgetSeries:
     budget: float | None
     exhausted: bool
     points: list[tuple[int, float]] = field(default_factory=list)
+    runs: int = 0
 
 
 def budget_series(*, session: Session, model: str | None = None) -> list[BudgetSeries]:
@@ -363,6 +364,7 @@ def budget_series(*, session: Session, model: str | None = None) -> list[BudgetS
     for ledger, name in session.execute(statement):
         entries: Sequence[dict[str, Any]] = json.loads(ledger.entries_json)
         points = [(i + 1, float(e["epsilon_after"])) for i, e in enumerate(entries)]
+        runs = len({str(e.get("run_id")) for e in entries})  # scheduled runs compose here
         series.append(
             BudgetSeries(
                 edge_id=ledger.edge_id,
@@ -374,6 +376,7 @@ def budget_series(*, session: Session, model: str | None = None) -> list[BudgetS
                 budget=ledger.budget,
                 exhausted=ledger.exhausted,
                 points=points,
+                runs=runs,
             )
         )
     return series

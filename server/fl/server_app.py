@@ -2,12 +2,15 @@
 
 The run config is parsed once into ``models.RunConfig``. The initial global model is the
 run's task model (``models.initial_weights``: the behaviour model by default) initialised
-from the run's ``seed``. ``dp-mode`` picks the aggregating
+from the run's ``seed``, or, with ``warm-start`` on, the newest registry version of the same
+architecture (``server.fl.model_versions``). ``dp-mode`` picks the aggregating
 strategy (``server.fl.central_dp``): plain FedAvg over the edges' DP-SGD updates, or FedAvg
 inside Flower's client-side fixed-clipping DP wrapper with its accountant. When
 ``database-url`` is set, the run, each aggregated round (with one row per edge, and the
 run's central ε in central / both mode) and the outcome are recorded through
-``server.crud.training``. The run ends ``budget_exhausted`` when a privacy budget stopped it
+``server.crud.training``, and each round's global model is published to the model registry
+(``server.fl.recorder``). Every train and evaluate message names the model it carries
+(``model-version``). The run ends ``budget_exhausted`` when a privacy budget stopped it
 (edge ledgers over ``max-epsilon``, or the server accountant at ``central-max-epsilon``).
 """
 
@@ -15,8 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, MetricRecord
@@ -27,104 +29,34 @@ from flwr.serverapp.strategy import Result
 from models import RunConfig, initial_weights, parse_run_config
 
 from .central_dp import build_strategy
-from .strategy import ProfileStrategy, RoundSummary
+from .model_versions import ModelStore, RunModels
+from .recorder import (
+    MODEL_NAME,
+    DatabaseRunRecorder,
+    RunRecorder,
+    RunStatus,
+    database_recorder,
+)
+from .strategy import ProfileStrategy
 
 logger = logging.getLogger(__name__)
 
-#: Model name a run is recorded under when its config names no task (the edges' ledger
-#: uses the task name: ``behaviour`` or ``text``).
-MODEL_NAME = "behaviour"
-
-RunStatus = Literal["completed", "failed", "budget_exhausted"]
-
-
-class RunRecorder(Protocol):
-    """Where a training run is recorded (the database, or a fake in tests)."""
-
-    def start(self, *, config: dict[str, Any], num_rounds: int) -> None:
-        """Record the start of the run."""
-
-    def record_round(self, summary: RoundSummary) -> None:
-        """Record one aggregated round."""
-
-    def finish(self, *, status: RunStatus) -> None:
-        """Record how the run ended."""
-
-
-class DatabaseRunRecorder:
-    """Records a run in the server database through ``server.crud.training``.
-
-    Parameters
-    ----------
-    url : str
-        SQLAlchemy URL of the server database; its schema is upgraded first.
-    clock : Callable[[], datetime] or None
-        Source of start / finish times; UTC now when ``None``.
-    """
-
-    def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
-        from ..db import create_db_engine, upgrade_database
-
-        upgrade_database(url)
-        self._engine = create_db_engine(url)
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self.run_id: str | None = None
-
-    def start(self, *, config: dict[str, Any], num_rounds: int) -> None:
-        """Insert the run row."""
-        from sqlmodel import Session
-
-        from ..crud.training import start_run
-
-        with Session(self._engine) as session:
-            self.run_id = start_run(
-                session=session,
-                model=str(config.get("task") or MODEL_NAME),
-                config=config,
-                num_rounds=num_rounds,
-                started_at=self._clock(),
-            )
-
-    def record_round(self, summary: RoundSummary) -> None:
-        """Insert one round's aggregated metrics and per-edge rows."""
-        from sqlmodel import Session
-
-        from ..crud.training import record_round
-
-        if self.run_id is None:
-            raise RuntimeError("start() must be called before record_round()")
-        with Session(self._engine) as session:
-            record_round(
-                session=session,
-                run_id=self.run_id,
-                server_round=summary.server_round,
-                phase=summary.phase,
-                metrics=summary.metrics,
-                edges=summary.edges,
-            )
-
-    def finish(self, *, status: RunStatus) -> None:
-        """Mark the run finished and release the engine."""
-        from sqlmodel import Session
-
-        from ..crud.training import finish_run
-
-        if self.run_id is not None:
-            with Session(self._engine) as session:
-                finish_run(
-                    session=session, run_id=self.run_id, status=status, finished_at=self._clock()
-                )
-        self._engine.dispose()
+__all__ = [
+    "MODEL_NAME",
+    "DatabaseRunRecorder",
+    "RunRecorder",
+    "RunStatus",
+    "app",
+    "build_server_app",
+    "database_recorder",
+    "initial_arrays",
+    "run_federated",
+]
 
 
 RecorderFactory = Callable[[RunConfig], RunRecorder | None]
 #: Flower's server-side evaluation hook: ``(server_round, arrays) -> metrics``.
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
-
-
-def database_recorder(config: RunConfig) -> RunRecorder | None:
-    """Return a database recorder when ``database-url`` is set, else ``None``."""
-    return DatabaseRunRecorder(config.database_url) if config.database_url else None
 
 
 def initial_arrays(config: RunConfig) -> ArrayRecord:
@@ -150,6 +82,10 @@ def run_federated(
     ledgers), or the central-DP accountant refusing a release over
     ``central-max-epsilon``; also when it completes but some edge refused a round.
 
+    A recorder that also keeps models (a ``ModelStore``, as ``DatabaseRunRecorder`` is)
+    gets each aggregated round's global model published as a new registry version, and
+    with ``warm-start`` on the run starts from the newest version of its architecture.
+
     Parameters
     ----------
     grid : Grid
@@ -157,12 +93,15 @@ def run_federated(
     config : RunConfig
         Parsed run configuration.
     recorder : RunRecorder or None
-        Where to record the run; not recorded when ``None``.
+        Where to record the run (and, if it is a ``ModelStore``, its model versions); not
+        recorded when ``None``.
     run_id : int
         Flower run id (recorded with the configuration).
     initial : ArrayRecord or None
-        Initial global model; the run's task model from ``config.seed`` when ``None``
-        (simulations pass models sized to their data, e.g. a text head per class).
+        Initial global model, winning over a warm start; when ``None``, the newest
+        compatible registry version (``warm-start``) or the run's task model from
+        ``config.seed`` (simulations pass models sized to their data, e.g. a text head per
+        class).
     evaluate_fn : Callable[[int, ArrayRecord], MetricRecord | None] or None
         Server-side evaluation of the global model after each round (Flower's
         ``evaluate_fn``; simulations score a shared held-out set with it).
@@ -173,26 +112,35 @@ def run_federated(
         Final arrays and per-round aggregated metrics (train metrics carry
         ``central-epsilon`` in central and both modes).
     """
-    # 1. Strategy for the DP mode, wrapped with round recording and the budget stop.
+    # 1. The starting model: the caller's, a warm start from the registry, or the seeded one.
+    versions = RunModels(
+        config=config, store=recorder if isinstance(recorder, ModelStore) else None
+    )
+    start_arrays = versions.starting_model(initial)
+    # 2. Strategy for the DP mode, wrapped with round recording, the budget stop and the
+    #    publication of each round's model.
     strategy = ProfileStrategy(
         build_strategy(config, grid=grid),
         min_nodes=config.min_nodes,
         on_round=None if recorder is None else recorder.record_round,
         server_learning_rate=config.server_learning_rate,
         server_momentum=config.server_momentum,
+        model_version=versions.start_label,
+        publisher=versions,
     )
-    # 2. Record the start (the DB URL itself is not recorded).
+    # 3. Record the start (the DB URL itself is not recorded).
     recorded = config.model_dump(mode="json", exclude={"database_url", "data_dir"})
     recorded["flwr-run-id"] = run_id
+    recorded["initial-model-version"] = versions.start_label
     if recorder is not None:
         recorder.start(config=recorded, num_rounds=config.num_server_rounds)
-    # 3. Federated rounds, until done or a privacy budget stops them.
+    # 4. Federated rounds, until done or a privacy budget stops them.
     status: RunStatus = "failed"
     try:
         try:
             result = strategy.start(
                 grid=grid,
-                initial_arrays=initial if initial is not None else initial_arrays(config),
+                initial_arrays=start_arrays,
                 num_rounds=config.num_server_rounds,
                 evaluate_fn=evaluate_fn,
             )
@@ -203,7 +151,7 @@ def run_federated(
         else:
             status = "budget_exhausted" if strategy.budget_refusals else "completed"
     finally:
-        # 4. Record the outcome, also on failure.
+        # 5. Record the outcome, also on failure.
         central = strategy.central_privacy()
         if central is not None:
             logger.info("central DP spent: epsilon=%.4f at delta=%g", *central)
@@ -211,7 +159,7 @@ def run_federated(
         if recorder is not None:
             recorder.finish(status=status)
     if not result.arrays:
-        result.arrays = initial if initial is not None else initial_arrays(config)
+        result.arrays = start_arrays
     return result
 
 

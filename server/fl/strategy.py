@@ -16,7 +16,11 @@ inside Flower's central-DP wrapper, see ``server.fl.central_dp``) and adds:
 - FedAvgM server momentum, applied to the inner strategy's output. With central DP that
   output is the already noised average, so momentum is post-processing and costs no
   privacy (it also cannot sit inside the wrapper: the accounted path requires an
-  unmodified ``FedAvg.aggregate_train``).
+  unmodified ``FedAvg.aggregate_train``);
+- model versions: every train and evaluate ConfigRecord names the global model it carries
+  (``model-version``), and each round's global model is handed to a publisher (the model
+  registry, ``server.fl.model_versions``) with the (ε, δ) it carries; its evaluation
+  follows once aggregated.
 
 Metrics aggregate as: mean of losses, AUC and accuracy weighted by ``examples-trained``
 when every reply has it (else by the FedAvg weight); **max** of ε and δ (the weakest edge
@@ -49,6 +53,7 @@ from flwr.serverapp.strategy import (
 )
 
 from models import (
+    CONFIG_MODEL_VERSION,
     EDGE_INFO_KEY,
     ERROR_BUDGET_EXHAUSTED,
     METRIC_BUDGET_EXHAUSTED,
@@ -61,6 +66,8 @@ from models import (
     METRIC_SUBJECTS_EXCLUDED,
     METRIC_SUBJECTS_INCLUDED,
 )
+
+from .model_versions import ModelPublisher, ModelRelease, release_privacy, round_label
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +186,12 @@ class ProfileStrategy(Strategy):
     server_momentum : float
         β of server-side momentum (FedAvgM); 0 is plain FedAvg. Both act on the already
         clipped and noised aggregate, so they cost no privacy (post-processing).
+    model_version : str or None
+        Label of the initial global model, sent as ``model-version`` in every train and
+        evaluate ConfigRecord and replaced by each round's label; ``None`` sends none.
+    publisher : ModelPublisher or None
+        Keeps each round's global model and names it (``RunModels``); without one a
+        round's model is labelled ``<initial label>+r<round>``.
 
     Raises
     ------
@@ -195,6 +208,8 @@ class ProfileStrategy(Strategy):
         on_round: Callable[[RoundSummary], None] | None = None,
         server_learning_rate: float = 1.0,
         server_momentum: float = 0.0,
+        model_version: str | None = None,
+        publisher: ModelPublisher | None = None,
     ) -> None:
         if min_nodes < 1:
             raise ValueError("min_nodes must be at least 1")
@@ -207,6 +222,10 @@ class ProfileStrategy(Strategy):
         self.on_round = on_round
         self.server_learning_rate = server_learning_rate
         self.server_momentum = server_momentum
+        self.model_version = model_version
+        self.publisher = publisher
+        self._start_version = model_version
+        self._published_round: int | None = None
         self.rounds: list[RoundSummary] = []
         self.budget_refusals = 0
         self.stop_reason: str | None = None
@@ -245,7 +264,13 @@ class ProfileStrategy(Strategy):
         if self.stop_reason is not None:
             raise PrivacyBudgetExhausted(self.stop_reason)
         self._global = {k: v.numpy() for k, v in arrays.items()}
-        return self.strategy.configure_train(server_round, arrays, config, grid)
+        return self.strategy.configure_train(server_round, arrays, self._named(config), grid)
+
+    def _named(self, config: ConfigRecord) -> ConfigRecord:
+        """Return ``config`` naming the global model sent with it (when a label is known)."""
+        if self.model_version is not None:
+            config[CONFIG_MODEL_VERSION] = self.model_version
+        return config
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -261,11 +286,23 @@ class ProfileStrategy(Strategy):
         central = self.central_privacy()
         if central is not None:
             values[METRIC_CENTRAL_EPSILON], values[METRIC_CENTRAL_DELTA] = central
+        if arrays is not None:
+            self._publish(server_round, arrays, values)
         if metrics is not None or central is not None:
             self.result.train_metrics_clientapp[server_round] = MetricRecord(dict(values))
         self._check_budget(server_round, rows, aggregated=arrays is not None)
         self._capture(RoundSummary(server_round, "train", values, rows))
         return arrays, None if metrics is None else MetricRecord(dict(values))
+
+    def _publish(self, server_round: int, arrays: ArrayRecord, values: dict[str, float]) -> None:
+        """Hand the round's global model to the publisher; its label names it from now on."""
+        if self.publisher is not None:
+            epsilon, delta = release_privacy(values)
+            release = ModelRelease(server_round, arrays, epsilon, delta)
+            self.model_version = self.publisher.publish(release)
+            self._published_round = server_round
+        elif self._start_version is not None:
+            self.model_version = round_label(self._start_version, server_round)
 
     def _check_budget(
         self, server_round: int, rows: list[dict[str, Any]], *, aggregated: bool
@@ -300,8 +337,8 @@ class ProfileStrategy(Strategy):
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Delegate to the inner strategy."""
-        return self.strategy.configure_evaluate(server_round, arrays, config, grid)
+        """Delegate to the inner strategy, naming the global model sent."""
+        return self.strategy.configure_evaluate(server_round, arrays, self._named(config), grid)
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
@@ -312,6 +349,9 @@ class ProfileStrategy(Strategy):
         if metrics is not None:
             self.result.evaluate_metrics_clientapp[server_round] = metrics
         values = _float_metrics(metrics)
+        published = self._published_round == server_round
+        if published and values and self.publisher is not None and self.model_version:
+            self.publisher.record_evaluation(label=self.model_version, metrics=values)
         self._capture(RoundSummary(server_round, "evaluate", values, edge_rows(materialised)))
         return metrics
 

@@ -19,15 +19,18 @@ from client.app import (
     build_client_app,
 )
 from client.learning.store_source import behaviour_examples
+from client.learning.text import text_split
 from client.ledger import read_ledger
 from client.scoring import model_quality
 from client.store import EdgeStore
 from consent import ConsentStatus
 from models import EDGE_INFO_KEY, METRICS_KEY, RunConfig, initial_weights
+from models.sequences import is_holdout
 from privacy import compute_epsilon
 
 from .training_factories import (
     NOW,
+    add_labelled_messages,
     consent,
     flower_context,
     flower_message,
@@ -407,19 +410,86 @@ def test_bad_dp_mode_is_an_error_reply(tmp_path: Path) -> None:
     assert reply.has_error() and "dp_mode" in reply.error.reason
 
 
-def test_text_task_on_an_edge_store_is_an_error_reply_saying_why(tmp_path: Path) -> None:
-    make_edge(tmp_path, subjects=5)
-    text = initial_weights(RunConfig(task="text", text_vocabulary=10))
+TEXT_RUN = FAST | {"task": "text", "text-vocabulary": 500, "batch-size": 16}
 
-    reply = _send(
-        build_client_app(FAST | {"task": "text", "text-vocabulary": 10}),
-        tmp_path,
-        "train",
-        weights=text,
-    )
+
+def _text_weights() -> dict[str, Any]:
+    return initial_weights(RunConfig(task="text", text_vocabulary=500))
+
+
+def test_text_task_without_labelled_messages_is_an_error_reply_saying_why(tmp_path: Path) -> None:
+    ids = make_edge(tmp_path, subjects=5)
+    add_labelled_messages(tmp_path, ids, labelled_share=0.0)
+
+    reply = _send(build_client_app(TEXT_RUN), tmp_path, "train", weights=_text_weights())
 
     assert reply.has_error() and reply.error.code == ERROR_NO_EXAMPLES
-    assert "labelled messages" in reply.error.reason
+    assert "agent labels" in reply.error.reason
+
+
+def test_text_task_trains_on_labelled_messages_one_per_consented_subject(tmp_path: Path) -> None:
+    ids = make_edge(tmp_path, subjects=30, consenting=range(24), name="desk-1", channel="desk")
+    add_labelled_messages(tmp_path, ids, per_subject=3)
+    app = build_client_app(TEXT_RUN, clock=Clock(NOW))
+    holdout = {s for s in ids[:24] if is_holdout(s, fraction=RunConfig().holdout_fraction)}
+
+    reply = _send(app, tmp_path, "train", weights=_text_weights())
+
+    metrics = _metrics(reply)
+    assert (metrics["subjects-included"], metrics["subjects-excluded"]) == (24, 6)
+    assert metrics["examples-trained"] == 24 - len(holdout)  # user level: one message each
+    assert metrics["epsilon"] > 0
+    with EdgeStore.for_edge_dir(tmp_path) as store:
+        ledger = read_ledger(store, "text")
+        assert ledger is not None and len(ledger.releases) == 1
+        assert ledger.releases[0].level == "user"
+        assert store.ledger_models() == ["text"]
+
+
+def test_text_round_picks_a_different_message_per_round(tmp_path: Path) -> None:
+    ids = make_edge(tmp_path, subjects=40)
+    add_labelled_messages(tmp_path, ids, per_subject=4)
+    config = RunConfig(task="text", holdout_fraction=0.0)
+
+    with EdgeStore.for_edge_dir(tmp_path) as store:
+        first = text_split(store, config=config, at=NOW).train
+        later = text_split(store, config=config, at=NOW + timedelta(hours=1)).train
+
+    assert [m.subject for m in first] == [m.subject for m in later] == sorted(ids)
+    assert sum(a.message_id != b.message_id for a, b in zip(first, later, strict=True)) > 10
+
+
+def test_text_evaluate_keeps_the_model_and_its_registry_version(tmp_path: Path) -> None:
+    ids = make_edge(tmp_path, subjects=40)
+    add_labelled_messages(tmp_path, ids, per_subject=2)
+    app = build_client_app(TEXT_RUN, clock=Clock(NOW))
+    content = train_content(_text_weights(), server_round=2, model_version="text:v7")
+    ctx = flower_context(node_config={"data-path": str(tmp_path)})
+
+    reply = app(flower_message(content, "evaluate"), ctx)
+
+    metrics = _metrics(reply)
+    assert metrics["num-examples"] > 0 and 0.0 <= metrics["eval-accuracy"] <= 1.0
+    with EdgeStore.for_edge_dir(tmp_path) as store:
+        assert store.load_global_model("text")[0] == 2  # type: ignore[index]
+        assert store.global_model_version("text") == "text:v7"
+        assert store.global_model_version("behaviour") is None
+
+
+def test_text_budget_stops_the_round_that_would_exceed(tmp_path: Path) -> None:
+    ids = make_edge(tmp_path, subjects=30)
+    add_labelled_messages(tmp_path, ids)
+    app = build_client_app(TEXT_RUN | {"max-epsilon": 3.0, "noise-multiplier": 1.0})
+
+    replies = [
+        _send(app, tmp_path, "train", server_round=r, weights=_text_weights()) for r in (1, 2, 3)
+    ]
+
+    refused = [r for r in replies if r.has_error()]
+    assert refused and refused[0].error.code == ERROR_BUDGET_EXHAUSTED
+    with EdgeStore.for_edge_dir(tmp_path) as store:
+        ledger = read_ledger(store, "text")
+    assert ledger is not None and ledger.epsilon() <= 3.0
 
 
 def test_fixed_cutoff_uses_only_history_before_it(tmp_path: Path) -> None:

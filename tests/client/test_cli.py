@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from client.cli import edge_app
 from client.config import get_client_settings
 from client.errors import EdgeConfigError, EdgeNotInitialisedError, ServerUnavailableError
+from client.store import EdgeStore
 from privacy import create_key_file
 
 from .edge_factories import (
@@ -24,6 +25,7 @@ from .edge_factories import (
     consent_line,
     event_line,
     free_port,
+    message_line,
     uvicorn_server,
     write_jsonl,
 )
@@ -207,6 +209,29 @@ def test_profile_then_status_when_data_then_counts(tmp_path: Path, fake_detector
     assert status["events"] == len(rows) - 1 and status["consents_unsynced"] == 1
     assert status["profile_fields"] == profile["fields_written"]
     assert status["registered"] is False and status["outbox"]["pending"] == 0
+
+
+def test_profile_when_agent_labelled_messages_then_text_fields_without_a_model(
+    tmp_path: Path, fake_detector: None
+) -> None:
+    _init(tmp_path / "edge")
+    labelled = message_line("m1", text="东西坏了，今天之内必须处理！")
+    labelled["labels"] = {"intent": "投诉", "emotion": "负面", "urgency": "紧急"}
+    rows = [*active_customer_lines(PHONE), labelled, message_line("m2", text="在吗")]
+    _invoke("ingest", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--edge-dir",
+            str(tmp_path / "edge"))  # fmt: skip
+
+    code, out, exc = _invoke("profile", "--edge-dir", str(tmp_path / "edge"), "--now",
+                             "2026-11-01T20:00:00+08:00", "--json")  # fmt: skip
+
+    assert code == 0, exc
+    report = json.loads(out)
+    assert report["text_model"] == "none" and report["messages_scored"] == 0
+    assert report["text_signals"] == 1
+    with EdgeStore.for_edge_dir(tmp_path / "edge") as store:
+        fields = {f.field: f.value for f in store.profile_fields()}
+    assert fields["text.last_intent"] == "complaint"  # the agent's label; m2 has none
+    assert fields["text.urgent_contacts_30d"] == 1 and fields["text.messages_30d"] == 1
 
 
 @pytest.mark.parametrize("now", ["yesterday", "2026-11-01T12:00:00"])

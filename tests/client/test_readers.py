@@ -17,7 +17,7 @@ from client.readers import (
     read_jsonl,
     reader_for,
 )
-from client.schemas import CustomerRef, EventLine
+from client.schemas import CustomerRef, EventLine, MessageLabels, MessageLine
 from models import Channel, EventType
 
 from .edge_factories import NOW, PHONE
@@ -262,3 +262,48 @@ def test_line_problem_when_custom_rates_then_only_those_currencies() -> None:
 
     assert line_problem(line, ts=now, now=now, rates={"EUR": 8.0}) is not None
     assert line_problem(_event(EventType.PURCHASE, 1.0), ts=now, now=now, rates={}) is None
+
+
+def test_read_csv_when_label_columns_then_a_labels_object_in_english_or_chinese(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path / "in.csv",
+        "message_id,channel,ts,phone,text,labels.intent,emotion,Urgency\n"
+        f"m1,desk,{TS},{PHONE},东西坏了,投诉,negative,紧急\n"
+        f"m2,desk,{TS},{PHONE},在吗,,,\n",
+    )
+
+    first, second = _records(path)
+    parsed = [parse_record(r) for r in (first, second)]
+
+    assert first.payload["labels"] == {"intent": "投诉", "emotion": "negative", "urgency": "紧急"}
+    assert "labels" not in second.payload
+    message = parsed[0]
+    assert isinstance(message, MessageLine) and message.labels is not None
+    assert message.labels.present() == {
+        "intent": "complaint",
+        "emotion": "negative",
+        "urgency": "urgent",
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "accepted"),
+    [
+        ({"intent": "退换", "urgency": "low"}, {"intent": "return", "urgency": "low"}),
+        ({"emotion": "Positive"}, {"emotion": "positive"}),
+        ({"intent": "refund-please"}, None),
+        ({"urgency": "asap"}, None),
+    ],
+)
+def test_message_labels_when_known_then_canonical_else_refused_naming_the_choices(
+    labels: dict[str, str], accepted: dict[str, str] | None
+) -> None:
+    if accepted is not None:
+        assert MessageLabels(**labels).present() == accepted
+        return
+    with pytest.raises(ValidationError) as caught:
+        MessageLabels(**labels)
+    message = str(caught.value)
+    assert "use one of" in message

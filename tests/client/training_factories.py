@@ -104,6 +104,43 @@ def make_edge(
     return ids
 
 
+def add_labelled_messages(
+    edge_dir: Path,
+    subjects: Iterable[str],
+    *,
+    per_subject: int = 3,
+    labelled_share: float = 1.0,
+    seed: int = 0,
+    now: datetime = NOW,
+) -> int:
+    """Add generated masked messages (agent-labelled at ``labelled_share``); returns how many."""
+    from client.store import StoredMessage
+    from simulations.labeled import masked_messages
+
+    people = list(subjects)
+    texts, labels = masked_messages(len(people) * per_subject, seed=seed)
+    rng = random.Random(seed)
+    rows = []
+    for n, text in enumerate(texts):
+        subject = people[n // per_subject]
+        labelled = rng.random() < labelled_share
+        rows.append(
+            StoredMessage(
+                message_id=f"m-{seed}-{n}",
+                subject=subject,
+                channel="desk",
+                ts=(now - timedelta(days=rng.uniform(1, 50))).timestamp(),
+                lang="zh",
+                masked_text=text,
+                entity_counts={},
+                labels={h: v[n] for h, v in labels.items()} if labelled else {},
+            )
+        )
+    with EdgeStore.for_edge_dir(edge_dir) as store:
+        store.add_messages(rows)
+    return len(rows)
+
+
 # ------------------------------------------------------------------ Flower messages
 def flower_message(content, message_type: str, *, node_id: int = 7, run_id: int = 1):  # type: ignore[no-untyped-def]
     """A Message as the SuperNode would deliver it to the ClientApp."""
@@ -140,9 +177,12 @@ def flower_context(
     )
 
 
-def train_content(weights, *, server_round: int = 1):  # type: ignore[no-untyped-def]
+def train_content(weights, *, server_round: int = 1, model_version: str = ""):  # type: ignore[no-untyped-def]
     import numpy as np
     from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
     arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in weights.items()})
-    return RecordDict({"arrays": arrays, "config": ConfigRecord({"server-round": server_round})})
+    config: dict[str, int | str] = {"server-round": server_round}
+    if model_version:
+        config["model-version"] = model_version
+    return RecordDict({"arrays": arrays, "config": ConfigRecord(config)})

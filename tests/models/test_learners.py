@@ -250,7 +250,7 @@ def test_text_probabilities_of_a_fresh_model_are_uniform() -> None:
     np.testing.assert_allclose(probabilities, 0.25)
 
 
-def test_text_head_aucs_skip_unlabelled_examples_and_multiclass_heads() -> None:
+def test_text_head_aucs_skip_unlabelled_examples_and_heads_without_labels() -> None:
     learner = TextLearner(BINARY_TEXT)
     model = learner.new_model(0)
     (ascii_a,) = BINARY_TEXT.featurizer.feature_counts("a")  # the ASCII slot of "a"
@@ -265,6 +265,24 @@ def test_text_head_aucs_skip_unlabelled_examples_and_multiclass_heads() -> None:
 
     assert aucs == {"sentiment": 1.0}
     assert multiclass.head_aucs(multiclass.new_model(0), multiclass.encode(TEXTS, {})) == {}
+
+
+def test_text_head_aucs_give_every_labelled_head_its_one_vs_rest_auc() -> None:
+    config = TextModelConfig(vocabulary=0, buckets=64, heads={"intent": 3, "urgency": 2})
+    learner = TextLearner(config)
+    model = learner.new_model(0)
+    marks = ["a", "b", "c"]
+    with torch.no_grad():
+        for c, mark in enumerate(marks):
+            (slot,) = config.featurizer.feature_counts(mark)
+            model.heads["intent"].weight[slot, c] = 3.0
+    texts = marks * 4
+    intents = np.array([0, 1, 2] * 4)
+    data = learner.encode(texts, {"intent": intents})
+
+    aucs = learner.head_aucs(model, data)
+
+    assert aucs == {"intent": 1.0}  # urgency has no labels: no AUC
 
 
 def test_text_models_from_seed_and_weights() -> None:

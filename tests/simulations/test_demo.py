@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from client.store import EdgeStore
 from fedprofile.cli import main
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,7 @@ def test_demo_summary_reports_rounds_epsilon_uploads_and_pii(
     assert summary["population"]["users"] >= 1000  # type: ignore[index]
     assert len(summary["epsilon"]) == 5  # type: ignore[arg-type]
     assert all(e["epsilon"] > 0 for e in summary["epsilon"].values())  # type: ignore[union-attr]
-    assert summary["server_ledgers"] == 5
+    assert summary["server_ledgers"] == 9  # behaviour on 5 edges, text on the 4 with labels
     assert {r["phase"] for r in summary["rounds"]} >= {"train"}  # type: ignore[union-attr]
     assert summary["totals"]["fields_uploaded"] > 0  # type: ignore[index]
     assert sum(summary["totals"]["fields_withheld_by_consent"].values()) > 0  # type: ignore[index]
@@ -92,6 +93,30 @@ def test_demo_reports_model_quality_beside_oracle_and_baseline(
         # held-out set of a few hundred subjects moves AUC by about 0.03 between runs).
         assert row["purchase_auc"] > 0.62
         assert row["purchase_auc"] <= row["oracle_auc"] + 0.05
+
+
+def test_demo_trains_the_text_model_and_uploads_text_fields_only_under_consent(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    workdir, summary = demo_run
+    text = summary["text"]
+
+    assert {r["phase"] for r in summary["text_rounds"]} == {"train", "evaluate"}  # type: ignore[union-attr]
+    assert text["sms"]["model_version"] is None  # type: ignore[index]  # no agent labels on SMS
+    for channel in ("web", "app", "desk", "social"):
+        row = text[channel]  # type: ignore[index]
+        assert str(row["model_version"]).startswith("text:v")
+        assert row["heads_published"] == ["intent", "emotion", "urgency"]
+        assert min(row["intent_auc"], row["emotion_auc"], row["urgency_auc"]) > 0.7
+        assert 0 < row["epsilon"] <= 8.0 + 1e-6
+        assert row["allowed_by_consent"] > 0 and row["withheld_by_consent"] > 0
+    with EdgeStore.for_edge_dir(workdir / "edges" / "desk") as store:
+        fields = {f.field for f in store.profile_fields()}
+    assert {
+        "text.last_intent",
+        "text.negative_emotion_share_30d",
+        "text.urgent_contacts_30d",
+    } <= fields
 
 
 def test_server_database_holds_no_raw_identifier(demo_run: tuple[Path, dict[str, object]]) -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from simulations.messages import (
     _MOODS,
+    _URGENCY_CUES,
+    DEFAULT_NOISE,
     NO_NOISE,
     PATTERNS,
     PII_SLOTS,
@@ -14,6 +16,7 @@ from simulations.messages import (
     Intent,
     Lang,
     MessageNoise,
+    Urgency,
     render_labeled_message,
     render_message,
 )
@@ -92,6 +95,7 @@ def test_pii_spans_point_at_the_persons_values_under_noise(lang: Lang) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_noise_free_text_is_the_pattern_with_exact_values(lang: Lang) -> None:
     moods = {m for (lg, _), phrases in _MOODS.items() if lg == lang for m in phrases if m}
+    cues = {c for (lg, _), phrases in _URGENCY_CUES.items() if lg == lang for c in phrases}
     rendered = [m for intent in Intent for m in _render_many(lang, intent, 60, NO_NOISE, seed=5)]
 
     for message in rendered:
@@ -107,8 +111,12 @@ def test_noise_free_text_is_the_pattern_with_exact_values(lang: Lang) -> None:
             for p in parts
         )
         mood = "|".join(re.escape(m) for m in sorted(moods))
+        cue = "|".join(re.escape(c) for c in sorted(cues))
         space = "" if lang == "zh" else " "
-        pattern = rf"(?:(?:{mood}){space})?{body}(?:{space}(?:{mood}))?"
+        pattern = (
+            rf"(?:(?:{cue}){space})?(?:(?:{mood}){space})?{body}"
+            rf"(?:{space}(?:{mood}))?(?:{space}(?:{cue}))?"
+        )
         assert re.fullmatch(pattern, message.text), message.template.text
         for span in message.pii:
             assert message.text[span.start : span.end] == span.value
@@ -163,3 +171,29 @@ def test_render_message_rejects_an_unknown_language() -> None:
 def test_noise_rejects_probabilities_outside_unit_interval() -> None:
     with pytest.raises(ValueError, match="typo_rate"):
         MessageNoise(typo_rate=1.5)
+
+
+def test_urgency_follows_tone_and_is_sometimes_said_in_words() -> None:
+    rendered = [
+        m
+        for lang in LANGS
+        for intent in Intent
+        for m in _render_many(lang, intent, 300, DEFAULT_NOISE)
+    ]
+    by_tone: dict[str, list[Urgency]] = {}
+    for m in rendered:
+        by_tone.setdefault(m.template.tone, []).append(m.template.urgency)
+
+    def share(tone: str, level: Urgency) -> float:
+        return by_tone[tone].count(level) / len(by_tone[tone])
+
+    assert share("anxious", Urgency.URGENT) > 0.7
+    assert share("calm", Urgency.URGENT) < 0.3
+    assert share("calm", Urgency.LOW) > 0.15
+    assert share("anxious", Urgency.LOW) == 0.0
+    said = [
+        any(c in m.text for (lg, u), cs in _URGENCY_CUES.items() if u is Urgency.URGENT for c in cs)
+        for m in rendered
+        if m.template.urgency is Urgency.URGENT
+    ]
+    assert 0.5 < sum(said) / len(said) < 0.95  # words say it often, not always

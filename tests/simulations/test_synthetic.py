@@ -5,6 +5,7 @@ import json
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
@@ -19,6 +20,7 @@ from simulations.synthetic import (
     CHANNELS,
     NOTICE_VERSION,
     RENEWED_NOTICE_VERSION,
+    TRUTH_KEY,
     PopulationConfig,
     User,
     make_users,
@@ -237,5 +239,31 @@ def test_user_lines_match_the_written_population(tmp_path: Path) -> None:
 
     lines = [line for user in make_users(config) for line in user_lines(user, config)]
 
-    assert all("labels" not in line for line in lines)
+    assert all(TRUTH_KEY not in line for line in lines)
     assert sorted(json.dumps(x, ensure_ascii=False) for x in lines) == written
+
+
+def test_agent_labels_follow_the_channel_share_and_the_truth(tmp_path: Path) -> None:
+    write_population(PopulationConfig(users=120, days=30, seed=3), tmp_path)
+    truth = {
+        x["message_id"]: x
+        for x in map(json.loads, (tmp_path / "labels" / "messages.jsonl").read_text().splitlines())
+    }
+    by_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in CHANNELS}
+    for c in CHANNELS:
+        for raw in (tmp_path / f"{c}.jsonl").read_text(encoding="utf-8").splitlines():
+            line = json.loads(raw)
+            if line["kind"] == "message":
+                by_channel[c].append(line)
+
+    desk = by_channel["desk"]
+    assert desk and all("labels" in m for m in desk)
+    assert all("labels" not in m for m in by_channel["sms"])
+    web = by_channel["web"]
+    assert 0.3 < sum("labels" in m for m in web) / len(web) < 0.7
+    for lines in by_channel.values():
+        for m in lines:
+            if "labels" in m:
+                expected = truth[m["message_id"]]
+                assert m["labels"] == {k: expected[k] for k in ("intent", "emotion", "urgency")}
+    assert {x["urgency"] for x in truth.values()} == {"low", "normal", "urgent"}

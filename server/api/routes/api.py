@@ -21,6 +21,7 @@ from . import (
     me,
     notices,
     profiles,
+    registry,
     rekey,
     tokens,
     training,
@@ -40,7 +41,9 @@ def build_api_router() -> APIRouter:
         dependencies=[Depends(refuse_unsafe_text)],
         responses=error_responses(),
     )
-    for module in (feed, edges, consents, profiles, ledgers, training, health, audit, keys, dsr):
+    for module in (
+        feed, edges, consents, profiles, ledgers, training, registry, health, audit, keys, dsr,
+    ):  # fmt: skip
         router.include_router(module.router)
     router.include_router(rekey.router)
     for module in (notices, me, tokens, identity):

@@ -55,6 +55,8 @@ PATH_VALUES = {
     "request_id": str(uuid.UUID(int=2)),
     "token_id": str(uuid.UUID(int=3)),
     "action": "approve",
+    "model": "behaviour",
+    "version": "1",
 }
 
 
@@ -106,6 +108,9 @@ def test_matrix_covers_the_api() -> None:
         "POST /api/v1/notices",
         "PUT /api/v1/me/personalization",
         "DELETE /api/v1/me/tags/{field}",
+        "GET /api/v1/models",
+        "GET /api/v1/models/{model}/latest",
+        "GET /api/v1/models/{model}/versions/{version}/weights",
     ):
         assert route in ids
     assert len(CASES) >= 30

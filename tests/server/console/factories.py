@@ -83,11 +83,21 @@ def create_dsr(api: TestClient, officer_token: str, subject: str, kind: str) -> 
     return str(response.json()["id"])
 
 
-def ledger_report(model: str, epsilons: list[float], budget: float | None = 8.0) -> dict[str, Any]:
-    """Return a ledger report body with one entry per cumulative ε value."""
+def ledger_report(
+    model: str,
+    epsilons: list[float],
+    budget: float | None = 8.0,
+    *,
+    rounds_per_run: int | None = None,
+    exhausted: bool = False,
+) -> dict[str, Any]:
+    """Return a ledger report body with one entry per cumulative ε value.
+
+    ``rounds_per_run`` splits the entries into consecutive runs (one run when ``None``).
+    """
     entries = [
         {
-            "run_id": "run-1",
+            "run_id": f"run-{1 if rounds_per_run is None else 1 + i // rounds_per_run}",
             "round": i + 1,
             "model": model,
             "accountant": "prv",
@@ -109,6 +119,6 @@ def ledger_report(model: str, epsilons: list[float], budget: float | None = 8.0)
         "delta": 1e-5,
         "accountant": "prv",
         "budget": budget,
-        "exhausted": False,
+        "exhausted": exhausted,
         "entries": entries,
     }

@@ -18,7 +18,7 @@ from .factories import csrf_of, ledger_report, logged_in, login, seed_consents
 
 PAGES = [
     "/console/", "/console/consent", "/console/requests", "/console/audit", "/console/budget",
-    "/console/identity",
+    "/console/identity", "/console/models",
 ]  # fmt: skip
 
 
@@ -198,6 +198,59 @@ def test_budget_page_draws_one_line_per_edge(
     assert "budget 8" in page and "web-1 (web)" in page
     overview = console.get("/console/").text
     assert "2.600" in overview
+
+
+def test_budget_page_shows_scheduled_runs_composing_up_to_the_exhausted_budget(
+    console: TestClient, officer_a: str, edge: EdgeCredential
+) -> None:
+    epsilons = [1.2, 2.0, 2.9, 3.5, 3.9, 4.0]  # three runs of two rounds, budget 4
+    body = ledger_report("text", epsilons, budget=4.0, rounds_per_run=2, exhausted=True)
+    response = console.put("/api/v1/edges/me/ledger", json=body, headers=bearer(edge.token))
+    assert response.status_code == 200, response.text
+    logged_in(console, officer_a)
+
+    page = console.get("/console/budget").text
+    chinese = console.get("/console/budget", headers={"Accept-Language": "zh-CN"}).text
+
+    assert 'data-model="text"' in page and "3 training runs" in page
+    assert "exhausted" in page and "budget 4" in page
+    assert "3 次训练" in chinese and "已耗尽" in chinese
+
+
+def test_models_page_lists_versions_with_epsilon_and_metrics(
+    console: TestClient, officer_a: str, memory_engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from server.crud.model_registry import publish_version, record_version_metrics
+    from server.crud.training import start_run
+    from server.tables.model_version import ArchitectureSpec
+
+    architecture = ArchitectureSpec(task="text", config={"text-vocabulary": 8000}, arrays=[])
+    with Session(memory_engine) as session:
+        run_id = start_run(session=session, model="text", config={}, num_rounds=2,
+                           started_at=FakeClock().now)
+        for server_round, epsilon in ((1, 1.25), (2, None)):
+            publish_version(session=session, model="text", run_id=run_id,
+                            server_round=server_round, weights=b"npz", architecture=architecture,
+                            epsilon=epsilon, delta=1e-5,
+                            created_at=FakeClock().now + timedelta(minutes=server_round))
+        record_version_metrics(session=session, model="text", version=1,
+                               metrics={"eval-auc": 0.8125, "num-examples": 40.0})
+    logged_in(console, officer_a)
+
+    page = console.get("/console/models").text
+    chinese = console.get("/console/models", params={"lang": "zh"}).text
+    only = console.get("/console/models", params={"model": "behaviour", "lang": "en"}).text
+
+    assert page.index('data-version="text:v2"') < page.index('data-version="text:v1"')
+    assert "1.250" in page and "eval-auc = 0.812" in page and "num-examples" not in page
+    assert "no finite guarantee" in page and run_id[:8] in page
+    assert 'aria-current="page">Models<' in page
+    assert "模型版本" in chinese and "无有限隐私保证" in chinese
+    assert 'data-version="text:v1"' not in only
+    assert "No model version has been published yet." in only
+    assert "style=" not in page and "<script>" not in page
 
 
 def test_logout_ends_the_session(

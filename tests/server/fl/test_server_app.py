@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flwr.app import Context, RecordDict
+from flwr.app import Context, Message, RecordDict
 
 from client.app import build_client_app
 from client.ledger import read_ledger
 from client.store import EdgeStore
-from models import ERROR_BUDGET_EXHAUSTED, RunConfig
+from models import CONFIG_MODEL_VERSION, ERROR_BUDGET_EXHAUSTED, RunConfig, weights_from_bytes
 from privacy import compute_epsilon
 from server.fl.server_app import (
     DatabaseRunRecorder,
@@ -207,7 +207,7 @@ def test_run_federated_records_in_the_server_database(tmp_path: Path) -> None:
 
     _edges(tmp_path / "edges")
     url = f"sqlite:///{tmp_path / 'server.sqlite'}"
-    clock = iter([datetime(2026, 11, 1, 12, tzinfo=UTC), datetime(2026, 11, 1, 13, tzinfo=UTC)])
+    clock = (datetime(2026, 11, 1, 12, minute, tzinfo=UTC) for minute in range(60))
 
     _run(tmp_path / "edges", FAST, DatabaseRunRecorder(url, clock=lambda: next(clock)))
 
@@ -280,3 +280,109 @@ def test_run_simulation_two_edges_two_rounds_with_ray(tmp_path: Path) -> None:
         with EdgeStore.for_edge_dir(tmp_path / name) as store:
             ledger = read_ledger(store, "behaviour")
         assert ledger is not None and [r.round for r in ledger.releases] == [1, 2]
+
+
+# ------------------------------------------------------------------ model registry
+
+
+def _spied_run(
+    root: Path, overrides: dict[str, Any], recorder: Any, seen: list[tuple[str, str, Any]]
+) -> Any:
+    """Run like ``_run``, recording each delivered message's type, model-version and arrays."""
+    client = build_client_app(overrides | {"data-dir": str(root)}, clock=lambda: NOW)
+
+    def spy(message: Message, context: Context) -> Message:
+        config = message.content.config_records["config"]
+        arrays = message.content.array_records["arrays"]
+        seen.append((message.metadata.message_type, str(config[CONFIG_MODEL_VERSION]),
+                     {k: v.numpy() for k, v in arrays.items()}))  # fmt: skip
+        return client(message, context)
+
+    grid = InProcessGrid(spy, node_configs=[{"partition-id": 0}, {"partition-id": 1}])
+    config = RunConfig.model_validate({k.replace("-", "_"): v for k, v in overrides.items()})
+    with task_identity():
+        return run_federated(grid=grid, config=config, recorder=recorder, run_id=1)
+
+
+def _labels(seen: list[tuple[str, str, Any]]) -> list[tuple[str, str]]:
+    return [(kind, label) for kind, label, _ in seen]
+
+
+def test_run_without_a_registry_names_seed_and_round_aggregates(tmp_path: Path) -> None:
+    _edges(tmp_path)
+    seen: list[tuple[str, str, Any]] = []
+    recorder = FakeRecorder()
+
+    _spied_run(tmp_path, FAST | {"seed": 3}, recorder, seen)
+
+    assert _labels(seen) == (
+        [("train", "seed:3")] * 2 + [("evaluate", "seed:3+r1")] * 2
+        + [("train", "seed:3+r1")] * 2 + [("evaluate", "seed:3+r2")] * 2
+    )  # fmt: skip
+    assert recorder.started is not None
+    assert recorder.started["config"]["initial-model-version"] == "seed:3"
+
+
+def test_second_run_warm_starts_from_the_first_runs_published_version(tmp_path: Path) -> None:
+    from sqlmodel import Session
+
+    from server.crud.model_registry import get_version_weights, list_versions
+    from server.crud.training import list_runs
+    from server.db import create_db_engine
+
+    _edges(tmp_path / "edges")
+    url = f"sqlite:///{tmp_path / 'server.sqlite'}"
+    first: list[tuple[str, str, Any]] = []
+    second: list[tuple[str, str, Any]] = []
+
+    _spied_run(tmp_path / "edges", FAST, DatabaseRunRecorder(url), first)
+    _spied_run(tmp_path / "edges", FAST, DatabaseRunRecorder(url), second)
+
+    engine = create_db_engine(url)
+    with Session(engine) as session:
+        versions = list_versions(session=session, model="behaviour")
+        v2 = get_version_weights(session=session, model="behaviour", version=2)
+        runs = list_runs(session=session)
+    engine.dispose()
+    # Run 1 starts cold and publishes v1, v2; each message names the model it carries.
+    assert _labels(first) == (
+        [("train", "seed:0")] * 2 + [("evaluate", "behaviour:v1")] * 2
+        + [("train", "behaviour:v1")] * 2 + [("evaluate", "behaviour:v2")] * 2
+    )  # fmt: skip
+    # Run 2 starts from v2 (its exact weights) and publishes v3, v4.
+    assert _labels(second)[:2] == [("train", "behaviour:v2")] * 2
+    assert _labels(second)[-2:] == [("evaluate", "behaviour:v4")] * 2
+    stored = weights_from_bytes(v2.data)
+    sent = second[0][2]
+    assert list(sent) == list(stored)
+    assert all(np.array_equal(sent[k], stored[k]) for k in stored)
+    assert any(not np.array_equal(sent[k], first[0][2][k]) for k in stored)  # not the seed
+    # The registry: four versions, with round, ε of the round and its evaluation.
+    newest_run, oldest_run = runs
+    assert [v.version for v in versions] == [4, 3, 2, 1]
+    assert [(v.run_id, v.server_round) for v in versions] == [
+        (newest_run.id, 2), (newest_run.id, 1), (oldest_run.id, 2), (oldest_run.id, 1)]  # fmt: skip
+    assert oldest_run.config["initial-model-version"] == "seed:0"
+    assert newest_run.config["initial-model-version"] == "behaviour:v2"
+    train_round_2 = next(
+        r for r in oldest_run.rounds if (r.server_round, r.phase) == (2, "train"))  # fmt: skip
+    assert versions[2].epsilon == max(e["epsilon"] for e in train_round_2.edges)
+    assert versions[2].delta == 1e-5
+    evaluate_round_2 = next(
+        r for r in oldest_run.rounds if (r.server_round, r.phase) == (2, "evaluate"))  # fmt: skip
+    assert versions[2].metrics == evaluate_round_2.metrics and "eval-auc" in versions[2].metrics
+    assert versions[2].architecture.task == "behaviour"
+    assert versions[2].architecture.config == {"behaviour-hidden": 0, "behaviour-sequence": 0}
+    assert [a.name for a in versions[2].architecture.arrays] == list(stored)
+
+
+def test_warm_start_off_starts_cold_even_with_a_registry(tmp_path: Path) -> None:
+    _edges(tmp_path / "edges")
+    url = f"sqlite:///{tmp_path / 'server.sqlite'}"
+    once = FAST | {"num-server-rounds": 1}
+    _spied_run(tmp_path / "edges", once, DatabaseRunRecorder(url), [])
+    seen: list[tuple[str, str, Any]] = []
+
+    _spied_run(tmp_path / "edges", once | {"warm-start": False}, DatabaseRunRecorder(url), seen)
+
+    assert _labels(seen) == [("train", "seed:0")] * 2 + [("evaluate", "behaviour:v2")] * 2

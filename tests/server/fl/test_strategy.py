@@ -261,3 +261,91 @@ def test_round_callback_gets_train_rows_and_no_central_epsilon_without_central_d
 def test_profile_strategy_rejects_bad_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ProfileStrategy(FedAvg(), **kwargs)  # type: ignore[arg-type]
+
+
+class NamingInner(FakeInner):
+    """Records the ``model-version`` each configure call sends; edges report ε and δ."""
+
+    def __init__(self, outputs: list[ArrayRecord | None]) -> None:
+        super().__init__(outputs)
+        self.sent: list[tuple[str, object]] = []
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self.sent.append(("train", config.get("model-version")))
+        return []
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        arrays = self.outputs.pop(0)
+        metrics = MetricRecord({"num-examples": 1, "epsilon": 2.5, "delta": 1e-5})
+        return arrays, None if arrays is None else metrics
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self.sent.append(("evaluate", config.get("model-version")))
+        return []
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        return MetricRecord({"eval-auc": 0.7})
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.releases: list[Any] = []
+        self.evaluations: list[tuple[str, dict[str, float]]] = []
+
+    def publish(self, release: Any) -> str:
+        self.releases.append(release)
+        return f"behaviour:v{len(self.releases)}"
+
+    def record_evaluation(self, *, label: str, metrics: Any) -> None:
+        self.evaluations.append((label, dict(metrics)))
+
+
+def _evaluate_round(strategy: ProfileStrategy, server_round: int) -> None:
+    strategy.configure_evaluate(server_round, _record({"w": [0.0]}), ConfigRecord(), None)  # type: ignore[arg-type]
+    strategy.aggregate_evaluate(server_round, [])
+
+
+def test_configs_name_the_model_sent_and_each_aggregate_is_published() -> None:
+    inner = NamingInner([_record({"w": [1.0]}), None])  # round 2: no aggregate
+    publisher = FakePublisher()
+    strategy = ProfileStrategy(inner, model_version="seed:0", publisher=publisher,
+                               server_learning_rate=2.0)  # fmt: skip
+
+    _train_round(strategy, 1, [0.0], [_ok()])
+    _evaluate_round(strategy, 1)
+    _train_round(strategy, 2, [2.0], [_ok()])
+    _evaluate_round(strategy, 2)
+
+    assert inner.sent == [("train", "seed:0"), ("evaluate", "behaviour:v1"),
+                          ("train", "behaviour:v1"), ("evaluate", "behaviour:v1")]  # fmt: skip
+    (release,) = publisher.releases
+    assert release.server_round == 1 and (release.epsilon, release.delta) == (2.5, 1e-5)
+    assert np.allclose(release.arrays["w"].numpy(), [2.0])  # after the server step
+    # Round 2 published nothing: its evaluation (of v1 again) is not attached to v1.
+    assert publisher.evaluations == [("behaviour:v1", {"eval-auc": 0.7})]
+
+
+def test_without_a_publisher_aggregates_are_named_by_round() -> None:
+    inner = NamingInner([_record({"w": [1.0]})])
+    strategy = ProfileStrategy(inner, model_version="seed:7")
+
+    _train_round(strategy, 1, [0.0], [_ok()])
+    _evaluate_round(strategy, 1)
+
+    assert inner.sent == [("train", "seed:7"), ("evaluate", "seed:7+r1")]
+
+
+def test_no_model_version_sends_no_key() -> None:
+    inner = NamingInner([_record({"w": [1.0]})])
+
+    _train_round(ProfileStrategy(inner), 1, [0.0], [_ok()])
+
+    assert inner.sent == [("train", None)]
