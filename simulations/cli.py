@@ -17,7 +17,8 @@ def demo_command(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="Small run (3,000 users, 90 days, 5 rounds; about three minutes)."
+            "--quick",
+            help="Small run (3,000 users, 90 days, 5 rounds; about ten minutes on 2 cores).",
         ),
     ] = False,
     workdir: Annotated[

