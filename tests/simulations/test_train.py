@@ -26,12 +26,14 @@ pytestmark = pytest.mark.slow
 def test_runs_warm_start_compose_each_ledger_and_stop_at_the_budget(tmp_path: Path) -> None:
     edges = tmp_path / "edges"
     for name in ("desk", "web"):
-        ids = make_edge(edges / name, subjects=160, name=name, channel=name)
+        ids = make_edge(edges / name, subjects=600, name=name, channel=name)
         add_labelled_messages(edges / name, ids, per_subject=2, seed=len(name))
     url = f"sqlite:///{tmp_path / 'server.db'}"
     upgrade_database(url)
+    # Enough people and ε per run that the first run learns well beyond DP noise: the
+    # comparison below then does not depend on the draw of the noise.
     config = training_run_config(
-        task="text", rounds=2, epsilon=1.0, max_epsilon=2.0, database_url=url
+        task="text", rounds=3, epsilon=4.0, max_epsilon=6.0, database_url=url
     ).model_copy(update={"text_vocabulary": 2000})
 
     outcomes = run_every(one_run(TrainingPlan(edges=edges, config=config)),
@@ -42,7 +44,7 @@ def test_runs_warm_start_compose_each_ledger_and_stop_at_the_budget(tmp_path: Pa
     for name in ("desk", "web"):
         with EdgeStore.for_edge_dir(edges / name) as store:
             ledger = read_ledger(store, "text")
-        assert ledger is not None and ledger.epsilon() <= 2.0 and ledger.exhausted
+        assert ledger is not None and ledger.epsilon() <= 6.0 and ledger.exhausted
         assert len({r.run_id for r in ledger.releases}) >= len(outcomes) - 1  # composed runs
     engine = create_db_engine(url)
     with Session(engine) as session:
@@ -52,4 +54,4 @@ def test_runs_warm_start_compose_each_ledger_and_stop_at_the_budget(tmp_path: Pa
         next(r.metrics["train-loss"] for r in run.rounds if r.phase == "train") for run in runs[:2]
     ]
     assert first_losses[1] < first_losses[0]  # the second run starts where the first ended
-    assert runs[1].config["initial-model-version"] == "text:v2"
+    assert runs[1].config["initial-model-version"] == "text:v3"
