@@ -362,6 +362,42 @@ def fetch_model_command(
         _echo_table("model fetch", report.to_dict())
 
 
+@edge_app.command("outcomes")
+def outcomes_command(
+    path: Annotated[Path, typer.Argument(help="Contact outcomes, JSONL or CSV, one per line.")],
+    edge_dir: EdgeDirOption = None,
+    server: Annotated[str | None, typer.Option("--server", help="Server base URL.")] = None,
+    min_cell: Annotated[
+        int, typer.Option("--min-cell", min=2, help="Fewest contacts a sent total may describe.")
+    ] = 10,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only summarise; send nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Report contact outcomes per experiment arm and day as totals (never per person).
+
+    Lines name the experiment and arm (from the decision's answer), the time, first-response
+    seconds, resolved, transferred and optionally order value and 30-day retention. Cells with
+    fewer than --min-cell contacts are held back; a re-sent day replaces its earlier totals.
+    """
+    from .decisions.outcomes import read_outcomes, summarize, upload_outcomes
+
+    summary = summarize(read_outcomes(path), min_cell=min_cell)
+    report = summary.to_dict()
+    if not dry_run and summary.totals:
+        settings = _settings(edge_dir=edge_dir, server_url=server)
+        report["stored"] = upload_outcomes(summary, settings=settings)
+    if as_json:
+        _echo_json(report)
+    else:
+        _echo_table("outcomes", {k: v for k, v in report.items() if k != "rejected"})
+        for item in summary.rejected[:20]:
+            typer.echo(f"  line {item[0]}: {item[1]}", err=True)
+    if summary.rejected:
+        raise typer.Exit(code=3)
+
+
 @edge_app.command("sync")
 def sync_command(
     edge_dir: EdgeDirOption = None,

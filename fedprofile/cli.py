@@ -54,7 +54,7 @@ def _privacy_env() -> None:
 #: The top-level commands, in help order.
 COMMANDS = (
     "demo", "serve", "edge", "scrub", "privacy", "simulate", "train", "audit", "retention",
-    "token", "deploy", "identity",
+    "token", "deploy", "identity", "decide",
 )  # fmt: skip
 
 
@@ -188,6 +188,17 @@ def _register_identity(app: typer.Typer) -> None:
     app.add_typer(identity_app, name="identity")
 
 
+def _register_decide(app: typer.Typer) -> None:
+    from client.decisions.calibrate_cli import calibrate_command
+    from server.decisions.batch_cli import decide_app
+
+    if not any(c.name == "calibrate" for c in decide_app.registered_commands):
+        decide_app.command("calibrate")(calibrate_command)
+    app.add_typer(
+        decide_app, name="decide", help="Batch proactive-service and risk-alert triggers."
+    )
+
+
 _REGISTER = {
     "demo": _register_demo,
     "serve": _register_serve,
@@ -201,6 +212,7 @@ _REGISTER = {
     "token": _register_token,
     "deploy": _register_deploy,
     "identity": _register_identity,
+    "decide": _register_decide,
 }
 
 

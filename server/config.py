@@ -223,6 +223,16 @@ class ServerSettings(BaseSettings):
         Calendar days between receiving a data-subject request and its due date (1-90,
         default 15: within PIPL's "timely" and GDPR Art. 12(3)'s one month). Open requests
         past it are flagged overdue.
+    decision_policy_path : Path or None
+        The decision policy (YAML, ``models/decisions/data/default_policy.yaml`` when
+        ``None``). It is checked against the catalogue when the server starts, which refuses
+        to start on a rule that reads a field its purpose may not use.
+    experiment_key : SecretStr or None
+        Hex key (at least 32 hex digits) of the keyed hash that assigns experiment arms.
+        Required in production when the policy runs an experiment; in development a key is
+        derived from the database URL (stable, but not secret).
+    decision_audit_interval : float
+        Seconds between batched audit appends of decisions (default 1.0).
     controller_name, controller_contact, controller_address : str or None
     controller_email, controller_phone, controller_url : str or None
         The personal-information handler (controller) named on every signed consent
@@ -269,6 +279,9 @@ class ServerSettings(BaseSettings):
     identity_hub_limit: int = Field(default=5, ge=2, le=1000)
     identity_match_threshold: float = Field(default=0.99, gt=0.0, le=1.0)
     identity_review_floor: float = Field(default=0.5, gt=0.0, le=1.0)
+    decision_policy_path: Path | None = None
+    experiment_key: SecretStr | None = None
+    decision_audit_interval: float = Field(default=1.0, gt=0, le=3600)
     controller_name: str | None = Field(default=None, min_length=1, max_length=200)
     controller_contact: str | None = Field(default=None, min_length=1, max_length=200)
     controller_address: str | None = Field(default=None, min_length=1, max_length=300)

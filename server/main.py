@@ -7,10 +7,13 @@ argument or the cached :func:`server.config.get_settings`. Logging is configured
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -21,11 +24,14 @@ from .api.deps import check_consent_files
 from .api.errors import error_code_table, install_error_handlers
 from .api.routes.api import build_api_router
 from .api.security_headers import SecurityHeadersMiddleware
+from .audit.checkpoint import CheckpointPolicy
 from .clock import Clock, system_clock
 from .config import MasterKeySource, ServerSettings, SigningKeySource, get_settings
 from .console.app import install_console
 from .console.web import PREFIX as CONSOLE_PREFIX
 from .db import create_db_engine
+from .decisions.audit_flush import AuditFlusher
+from .decisions.source import setup_from_settings
 from .log_redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -84,10 +90,29 @@ def create_app(
         )
         app.state.master_keys = MasterKeySource(resolved)
         app.state.signing = SigningKeySource(resolved)
+        app.state.decisions = setup_from_settings(resolved)  # refuses a policy that fails
+        flusher = AuditFlusher(
+            app.state.engine,
+            checkpoints=lambda: CheckpointPolicy(
+                key=app.state.signing.key,
+                every=resolved.audit_checkpoint_every,
+                clock=app.state.clock,
+            ),
+            interval=resolved.decision_audit_interval,
+        )
+        app.state.decision_audit = flusher
+        flushing = asyncio.create_task(flusher.run())
         logger.info("fedprofile server started (%s)", app.state.engine.dialect.name)
         try:
             yield
         finally:
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            try:
+                await anyio.to_thread.run_sync(flusher.flush)
+            except Exception:  # noqa: BLE001 - shutting down: report, do not mask the exit
+                logger.exception("auditing the last decisions failed; they stay pending")
             if owned:
                 app.state.engine.dispose()
             app.state.engine = None

@@ -94,7 +94,13 @@ def demo_command(
 
 def simulate_command(
     task: Annotated[
-        str, typer.Option("--task", help="behaviour (event logs) or text (labelled messages).")
+        str,
+        typer.Option(
+            "--task",
+            help="behaviour (event logs), text (labelled messages) or decisions (routing "
+            "policies fifo / rules / rules+models on a simulated contact centre; uses --users, "
+            "--seed, --out, --json).",
+        ),
     ] = "behaviour",
     dataset: Annotated[
         list[Path] | None,
@@ -205,7 +211,7 @@ def simulate_command(
 
     console = Console(stderr=True)
     choices = {
-        "--task": (task, ("behaviour", "text")),
+        "--task": (task, ("behaviour", "text", "decisions")),
         "--partition": (partition, ("iid", "dirichlet", "column")),
         "--engine": (engine, ("inprocess", "ray")),
         "--accountant": (accountant, ("rdp", "prv")),
@@ -214,6 +220,11 @@ def simulate_command(
     for option, (value, allowed) in choices.items():
         if value not in allowed:
             raise typer.BadParameter(f"{option} must be one of {', '.join(allowed)}")
+    if task == "decisions":
+        _simulate_decisions(
+            dataset=dataset, users=users, seed=seed, out=out, as_json=as_json, console=console
+        )
+        return
     paths = tuple(p.resolve() for p in dataset or [])
     when = None
     if cutoff is not None:
@@ -268,3 +279,32 @@ def simulate_command(
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
     else:
         console.print(f"report written to {cfg.out / 'report.html'}")
+
+
+def _simulate_decisions(
+    *,
+    dataset: list[Path] | None,
+    users: int,
+    seed: int,
+    out: Path,
+    as_json: bool,
+    console: Console,
+) -> None:
+    """Run ``simulate --task decisions``; a bad option exits 2 with a one-line reason."""
+    from .decisions import DecisionSimulationConfig, run_decision_simulation
+    from .errors import SimulationError
+
+    if dataset:
+        raise typer.BadParameter(
+            "the decisions task simulates its own population and contacts; drop --dataset"
+        )
+    cfg = DecisionSimulationConfig(out=out.resolve(), users=users, seed=seed)
+    try:
+        metrics = run_decision_simulation(cfg, console=console)
+    except SimulationError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    if as_json:
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+    else:
+        console.print(f"report written to {cfg.out / 'report.md'}")

@@ -49,6 +49,7 @@ from consent import Purpose
 from models import API_PREFIX, Channel, RunConfig
 from privacy import PIIConfig, PIIDetector, Pseudonymizer, create_key_file, load_key_file
 
+from .demo_decisions import demo_policy, run_decision_stage
 from .errors import DemoError
 from .federation import federate
 from .progress import step_progress
@@ -144,6 +145,7 @@ class DemoSummary:
     pii_masked: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     identity: dict[str, Any] = field(default_factory=dict)
+    decisions: dict[str, Any] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         """Fields uploaded, withheld by consent on the edge, and refused by the server."""
@@ -178,6 +180,7 @@ class DemoSummary:
             "pii_masked": self.pii_masked,
             "timings": self.timings,
             "identity": self.identity,
+            "decisions": self.decisions,
         }
 
 
@@ -413,13 +416,15 @@ def run_demo(
     generated = write_population(population, cfg.workdir / "input")
     marks["population"] = time.perf_counter()
     console.print(
-        f"[bold]1/6[/] population: {generated.users} users, {generated.events} events, "
+        f"[bold]1/7[/] population: {generated.users} users, {generated.events} events, "
         f"{generated.messages} messages, {generated.consents} consent records"
     )
     # 2. The server, as its own process on 127.0.0.1.
     db_url = f"sqlite:///{(cfg.workdir / 'server.sqlite').resolve()}"
+    policy = demo_policy(cfg.workdir)  # the shipped policy, routing experiment switched on
     server = ServerProcess(
-        database_url=db_url, port=cfg.port, log_path=cfg.workdir / "logs" / "server.log"
+        database_url=db_url, port=cfg.port, log_path=cfg.workdir / "logs" / "server.log",
+        extra_env={"FEDPROFILE_DECISION_POLICY_PATH": str(policy)},
     ).start()
     summary = DemoSummary(
         workdir=str(cfg.workdir),
@@ -435,23 +440,23 @@ def run_demo(
     )
     try:
         marks["server"] = time.perf_counter()
-        console.print(f"[bold]2/6[/] server: {server.url} (pid {server.pid}, SQLite)")
+        console.print(f"[bold]2/7[/] server: {server.url} (pid {server.pid}, SQLite)")
         # 3. Edges: shared tenant key (held by edges only), ingestion with masking.
         key = cfg.workdir / "keys" / "tenant.key"
         create_key_file(key)
-        console.print("[bold]3/6[/] edges: pseudonymise identifiers and mask PII on each edge")
+        console.print("[bold]3/7[/] edges: pseudonymise identifiers and mask PII on each edge")
         _ingest_edges(cfg, console, summary, key)
         marks["ingest"] = time.perf_counter()
         # 4. Federated DP training on the Flower Simulation Engine.
         console.print(
-            f"[bold]4/6[/] federated DP-SGD: {len(CHANNELS)} edges x {cfg.rounds} rounds "
+            f"[bold]4/7[/] federated DP-SGD: {len(CHANNELS)} edges x {cfg.rounds} rounds "
             "(Flower + Ray)"
         )
         cutoff = population.end - timedelta(days=LABEL_WINDOW_DAYS)
         run_config = cfg.run_config(cutoff=cutoff, database_url=db_url)
         federate(cfg.workdir / "edges", run_config)
         console.print(
-            f"[bold]4/6[/] federated DP-SGD, text model: intent / emotion / urgency from "
+            f"[bold]4/7[/] federated DP-SGD, text model: intent / emotion / urgency from "
             f"agents' labelled messages, {cfg.rounds} rounds"
         )
         federate(cfg.workdir / "edges", cfg.text_run_config(database_url=db_url))
@@ -459,7 +464,7 @@ def run_demo(
         _references(cfg, summary, population, run_config, key)
         # 5. Profiles and consent-scoped uploads over HTTP.
         console.print(
-            "[bold]5/6[/] profiles: explainable tags, model scores and text signals, "
+            "[bold]5/7[/] profiles: explainable tags, model scores and text signals, "
             "consent-scoped upload"
         )
         _profiles_and_uploads(cfg, summary, server, population.end)
@@ -468,6 +473,14 @@ def run_demo(
         marks["linkage"] = time.perf_counter()
         # 6. What the server now holds.
         _server_view(summary, server)
+        # 7. Decisions: route desk contacts, serve them, KPIs per experiment arm.
+        console.print(
+            "[bold]7/7[/] decisions: desk contacts routed through the API, outcomes per arm"
+        )
+        summary.decisions = run_decision_stage(
+            cfg.workdir, server, db_url=db_url, now=population.end, seed=cfg.seed
+        )
+        marks["decisions"] = time.perf_counter()
     except BaseException:
         server.stop()
         raise

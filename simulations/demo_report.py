@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .demo import LABEL_WINDOW_DAYS, DemoSummary
+from .demo_decisions import render_decisions
 
 
 def _fmt(value: Any) -> str:
@@ -149,6 +150,9 @@ def render_demo_summary(summary: DemoSummary, console: Console) -> None:
             "with tokens or encodings); a device whose lines never carry a shared identifier, "
             "name or birth date stays apart"
         )
+
+    for line in render_decisions(summary.decisions):
+        console.print(line if line.startswith(" ") else f"[bold]{line}[/]", soft_wrap=True)
 
     pii = Table(title="PII masked on the edges / 边缘端脱敏的个人信息")
     pii.add_column("entity type")

@@ -48,6 +48,8 @@ class ServerProcess:
         File receiving the server's stdout and stderr.
     startup_timeout : float
         Seconds to wait for ``/health``.
+    extra_env : dict[str, str]
+        More ``FEDPROFILE_*`` settings for the process (e.g. the decision policy).
     """
 
     database_url: str
@@ -57,6 +59,7 @@ class ServerProcess:
     enrollment_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     agent_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    extra_env: dict[str, str] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,6 +79,7 @@ class ServerProcess:
             FEDPROFILE_AGENT_TOKEN=self.agent_token,
             FEDPROFILE_ENVIRONMENT="development",
         )
+        env.update(self.extra_env)
         cmd = [
             sys.executable,
             "-m",

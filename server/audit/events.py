@@ -53,6 +53,10 @@ class AuditAction(StrEnum):
     IDENTITY_ENCODINGS = "identity.encodings"
     IDENTITY_REVIEW = "identity.review"
     AUTH_THROTTLE = "auth.throttle"
+    DECISION_MAKE = "decision.make"
+    DECISION_REFUSAL = "decision.refusal"
+    DECISION_TRIGGER = "decision.trigger"
+    OUTCOME_REPORT = "outcome.report"
 
 
 class AuditOutcome(StrEnum):
@@ -163,6 +167,21 @@ ACTION_HELP: dict[AuditAction, str] = {
     AuditAction.AUTH_THROTTLE: (
         "a client sent too many wrong tokens and is refused for a while (keyed hash of its "
         "address, failures, window and lockout in seconds); one entry per lockout"
+    ),
+    AuditAction.DECISION_MAKE: (
+        "an automated decision (routing, proactive service, risk alert) or its human "
+        "fallback: decision id, purpose, action, rules that held, field names read, "
+        "confidence, arm; appended in batches after the decision row is committed"
+    ),
+    AuditAction.DECISION_REFUSAL: (
+        "a subject refused (or accepted again) solely automated decisions (PIPL Art. 24)"
+    ),
+    AuditAction.DECISION_TRIGGER: (
+        "a batch decision run (decide run): purpose, period, persons evaluated, triggers "
+        "created and already delivered"
+    ),
+    AuditAction.OUTCOME_REPORT: (
+        "an edge reported contact-outcome totals per experiment arm and day (counts only)"
     ),
 }
 

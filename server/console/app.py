@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .actions import build_actions_router
 from .coverage_cache import CoverageCache
+from .decision_pages import build_decision_pages_router
 from .pages import build_pages_router
 from .verify_state import VerifyState
 from .web import (
@@ -63,5 +64,6 @@ def install_console(app: FastAPI) -> None:
     app.state.console_coverage = CoverageCache()
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console")
     app.include_router(build_pages_router(), prefix=PREFIX)
+    app.include_router(build_decision_pages_router(), prefix=PREFIX)
     app.include_router(build_actions_router(), prefix=PREFIX)
     _install_handlers(app)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
@@ -105,7 +105,11 @@ _SUPPRESSION = FieldSuppression.metadata.tables[FieldSuppression.__tablename__]
 
 
 def consent_states(
-    *, session: Session, subjects: Iterable[str], apply_notices: bool = True
+    *,
+    session: Session,
+    subjects: Iterable[str],
+    apply_notices: bool = True,
+    suppressed: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, ConsentState]:
     """Fold the stored consent records of several subjects into their states (few queries).
 
@@ -122,6 +126,10 @@ def consent_states(
     apply_notices : bool
         Whether published notices pause older grants. ``False`` only where a *pause* must
         not act like a withdrawal (purging stored fields).
+    suppressed : Mapping[str, Collection[str]] or None
+        Each subject's suppressed fields other than rectified ones, when the caller already
+        read them in this transaction (profile reads do, for their merge): the query for
+        them is skipped. ``None`` reads them here.
 
     Returns
     -------
@@ -131,7 +139,9 @@ def consent_states(
     """
     wanted = sorted(set(subjects))
     events: dict[str, list[ConsentEvent]] = defaultdict(list)
-    suppressed: dict[str, set[str]] = defaultdict(set)
+    hidden_fields: dict[str, set[str]] = defaultdict(set)
+    if suppressed is not None:
+        hidden_fields.update({subject: set(names) for subject, names in suppressed.items()})
     connection = session.connection()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
@@ -141,6 +151,8 @@ def consent_states(
         for row in rows:
             event = ConsentEvent.model_validate(row._asdict())
             events[event.subject].append(event)
+        if suppressed is not None:
+            continue
         hidden = connection.execute(
             sa_select(_SUPPRESSION.c.subject, _SUPPRESSION.c.field).where(
                 _SUPPRESSION.c.subject.in_(chunk),
@@ -150,11 +162,11 @@ def consent_states(
             )
         )
         for subject, name in hidden:
-            suppressed[str(subject)].add(str(name))
+            hidden_fields[str(subject)].add(str(name))
     notices = notice_registry(session=session) if apply_notices and wanted else None
     return {
         subject: ConsentState(
-            events.get(subject, ()), notices=notices, suppressed=suppressed.get(subject, ())
+            events.get(subject, ()), notices=notices, suppressed=hidden_fields.get(subject, ())
         )
         for subject in wanted
     }

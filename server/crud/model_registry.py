@@ -14,6 +14,8 @@ import hashlib
 import json
 import logging
 import math
+import random
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,8 +36,11 @@ from ..tables.training import TrainingRun
 
 logger = logging.getLogger(__name__)
 
-#: Attempts at taking the next version number when concurrent publishers collide.
-PUBLISH_ATTEMPTS = 5
+#: Attempts at taking the next version number when concurrent publishers collide; between
+#: attempts a publisher waits a random 0-50 ms so that colliding publishers fall out of step
+#: (without it, publishers that collided once kept colliding on a loaded machine).
+PUBLISH_ATTEMPTS = 20
+_BACKOFF_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +178,7 @@ def publish_version(
             if attempt == PUBLISH_ATTEMPTS:
                 raise
             logger.info("version %d of %s was taken concurrently; retrying", row.version, model)
+            time.sleep(random.uniform(0.0, _BACKOFF_S))  # noqa: S311 - jitter, not a secret
             continue
         break
     logger.info(

@@ -13,22 +13,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from consent import ConsentState, FieldCatalogue, evaluate, parse_purpose
+from consent import FieldCatalogue, parse_purpose
 from models import ProfileRead
-from privacy import FieldCipher, MasterKeyRing
+from privacy import MasterKeyRing
 
 from ..audit.events import AuditAction, AuditOutcome
 from ..audit.sink import AuditSink
-from ..crud.consent import consent_states
-from ..crud.profile_store import fields_of, is_expired
-from ..crud.restriction import restricted_among, suppressed_fields
-from ..crud.subject_keys import subject_cipher
 from ..errors import NotFoundError
-from ..identity.graph import members_of, person_of
 from ..principal import Principal
-from ..tables.profile_field import ProfileField
 from ..tables.subject import Subject
-from .view import merged_fields
+from .visible import visible_profile
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +94,15 @@ def read_profile(
         record(AuditOutcome.NOT_FOUND, {})
         session.commit()
         raise NotFoundError(kind="subject", ref=subject)
-    # A linked person is read whole: every pseudonym's contributions, under the most
-    # restrictive consent of them all (invariant 8); one restricted pseudonym stops the read.
-    members = members_of(session, subject)
-    person = person_of(session, subject) if len(members) > 1 else None
+    seen = visible_profile(
+        session=session, subject=subject, purpose=stated, catalogue=catalogue, at=at,
+        master_keys=master_keys, breakdown=breakdown,
+    )  # fmt: skip
+    members, person, view = seen.members, seen.person, seen.view
     linked: dict[str, object] = {"person": person, "pseudonyms": len(members)} if person else {}
-    rows = [row for member in members for row in fields_of(session=session, subject=member)]
-    if restricted_among(session=session, subjects=members):
+    if seen.restricted:
         # Kept but not used (PIPL Art. 44, GDPR Art. 18): nothing is returned.
-        withheld = len({row.name for row in rows})
+        withheld = len(view.withheld)
         record(
             AuditOutcome.ACCEPTED,
             {"returned": [], "withheld": withheld, "restricted": True, **linked},
@@ -118,37 +112,6 @@ def read_profile(
             subject=subject, purpose=stated.value, fields=[], withheld=withheld,
             person=person, pseudonyms=len(members),
         )  # fmt: skip
-    states = consent_states(session=session, subjects=members)
-    ciphers: dict[str, FieldCipher | None] = {}
-
-    def cipher_for(row: ProfileField) -> FieldCipher | None:
-        if master_keys is None:
-            return None
-        if row.subject not in ciphers:
-            ciphers[row.subject] = subject_cipher(
-                session=session, subject=row.subject, master_keys=master_keys
-            )
-        return ciphers[row.subject]
-
-    def allowed(name: str) -> bool:
-        return all(
-            evaluate(
-                catalogue=catalogue, consent=states.get(m) or ConsentState(), field=name,
-                purpose=stated, at=at,
-            ).allowed
-            for m in members
-        )  # fmt: skip
-
-    suppressed = suppressed_fields(session=session, subjects=members)
-    view = merged_fields(
-        rows,
-        catalogue=catalogue,
-        allowed=allowed,
-        fresh=lambda row: not is_expired(row=row, catalogue=catalogue, at=at),
-        cipher_for=cipher_for,
-        breakdown=breakdown,
-        suppressed=set().union(*suppressed.values()) if suppressed else set(),
-    )
     withheld = len(view.withheld)
     record(
         AuditOutcome.ACCEPTED,

@@ -180,3 +180,30 @@ def test_edge_stores_hold_no_raw_phone_or_id(demo_run: tuple[Path, dict[str, obj
         blob = "\n".join(_db_texts(store))
         found = {m for m in _DIGITS.findall(blob) if m in needles}
         assert not found, f"{store.parent.name}: {len(found)} raw identifiers"
+
+
+def test_demo_routes_desk_contacts_and_reports_kpis_per_arm(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    workdir, summary = demo_run
+    decisions = summary["decisions"]
+
+    assert decisions["contacts"] >= 300  # type: ignore[index]
+    arms = decisions["arms"]  # type: ignore[index]
+    assert set(arms) == {"fifo", "rules", "rules_models"}
+    for arm in arms.values():
+        assert not arm["suppressed"] and arm["contacts"] >= 30
+        low, high = arm["resolution_rate_ci"]
+        assert low <= arm["resolution_rate"] <= high
+    # FIFO sends everyone to the default queue; the model arm decides or falls back to a human.
+    actions = decisions["actions"]  # type: ignore[index]
+    assert {k.split("/")[1] for k in actions if k.startswith("fifo/")} == {"queue"}
+    assert {k.split("/")[1] for k in actions if k.startswith("rules_models/")} <= {
+        "queue", "self_service", "human"}  # fmt: skip
+    calibration = decisions["calibration"]  # type: ignore[index]
+    assert calibration["fitted_on"] >= 30 and calibration["target_error"] == 0.1
+    if calibration["error_rate"] is not None:
+        assert calibration["error_rate"] <= 0.1
+    assert decisions["proactive_triggers"]["lines"] == decisions["proactive_triggers"]["delivered"]  # type: ignore[index]
+    assert "\u200b" not in json.dumps(decisions)  # explanations are plain text
+    assert (workdir / "triggers.jsonl").exists()

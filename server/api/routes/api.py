@@ -11,6 +11,7 @@ from ..text_guard import refuse_unsafe_text
 from . import (
     audit,
     consents,
+    decisions,
     dsr,
     edges,
     feed,
@@ -46,6 +47,6 @@ def build_api_router() -> APIRouter:
     ):  # fmt: skip
         router.include_router(module.router)
     router.include_router(rekey.router)
-    for module in (notices, me, tokens, identity):
+    for module in (notices, me, tokens, identity, decisions):
         router.include_router(module.router)
     return router

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from models.decisions import DecisionOut
+
 from ...crud.own_profile import OwnProfile, TagDeletion, delete_own_field, own_profile
 from ...crud.receipt import ConsentOverview, consent_overview, signed_receipt
 from ...crud.self_service import (
@@ -21,6 +23,13 @@ from ...crud.self_service import (
     PersonalizationResult,
     change_consent,
     set_personalization,
+)
+from ...decisions.self_service import (
+    AutomatedDecisionChange,
+    MyDecisions,
+    my_decision,
+    my_decisions,
+    set_refusal,
 )
 from ..deps import (
     AuditDep,
@@ -40,6 +49,7 @@ FieldPath = Annotated[
     str, Path(max_length=80, pattern=r"^[a-z][a-z0-9_.]*$", description="a catalogued field")
 ]
 ReceiptPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="a receipt id")]
+DecisionPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="a decision id")]
 
 
 @router.get("/profile")
@@ -159,4 +169,32 @@ def delete_my_tag(
         catalogue=catalogue,
         audit=audit,
         at=clock(),
+    )
+
+
+@router.get("/decisions")
+def get_my_decisions(session: SessionDep, principal: SubjectPrincipal) -> MyDecisions:
+    """List the automated decisions about me (PIPL Art. 24), newest first, explained."""
+    return my_decisions(session=session, principal=principal)
+
+
+@router.get("/decisions/{decision_id}")
+def get_my_decision(
+    decision_id: DecisionPath, session: SessionDep, principal: SubjectPrincipal
+) -> DecisionOut:
+    """Explain one decision about me: the rules that held and what they read."""
+    return my_decision(session=session, principal=principal, decision_id=decision_id)
+
+
+@router.put("/automated-decisions")
+def put_my_automated_decisions(
+    change: AutomatedDecisionChange,
+    session: SessionDep,
+    principal: SubjectPrincipal,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> MyDecisions:
+    """Refuse solely automated decisions (a human decides from now on), or accept them again."""
+    return set_refusal(
+        session=session, change=change, principal=principal, audit=audit, at=clock()
     )
