@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 from torch import nn
 
 from models import (
@@ -78,6 +79,7 @@ from models import (
     get_weights,
     parse_run_config,
 )
+from models.quality import QualityReference, assess, build_reference, measure
 from models.weights import weights_to_bytes
 from privacy import BudgetExhaustedError, DPConfig, PrivacyLedger, Release
 
@@ -87,6 +89,7 @@ from .learning.loop import History, evaluate, train_round
 from .learning.source import EdgeSession, LearningData, LearningSource, ModelQuality
 from .learning.store_source import StoreSource
 from .mods import central_clipping_mod
+from .secagg import secure_aggregation_mod
 
 logger = logging.getLogger(__name__)
 
@@ -321,8 +324,10 @@ def _train(
             session.save_ledger(ledger)
             raise _ReplyError(ERROR_BUDGET_EXHAUSTED, f"{exc}; the update was discarded") from exc
         session.save_ledger(ledger)
+        quality = _data_quality(session, data)
         metrics = MetricRecord(
             {
+                **quality,
                 METRIC_NUM_EXAMPLES: (
                     CENTRAL_WEIGHT if run.config.central_dp else result.num_examples
                 ),
@@ -340,6 +345,26 @@ def _train(
         RecordDict({ARRAYS_KEY: _array_record(model), METRICS_KEY: metrics, EDGE_INFO_KEY: info}),
         reply_to=msg,
     )
+
+
+def _data_quality(session: EdgeSession, data: LearningData) -> dict[str, float]:
+    """Measure this round's training data against the edge's reference window.
+
+    Aggregates only (``models.quality``: PSI, label-rate shift, constant features,
+    duplicates, volume; nothing below ``MIN_QUALITY_EXAMPLES`` examples). A round that
+    raises no flag becomes the new reference; the reference never leaves the edge.
+    """
+    learner = data.learner
+    features = learner.quality_features(data.train)
+    labels = data.train.tensors[learner.label_columns[-1]].numpy()
+    saved = session.load_quality_reference(model=learner.name)
+    reference = None if saved is None else QualityReference.from_json(saved)
+    measured = measure(features, labels, reference)
+    if not assess(measured):
+        fresh = build_reference(features, labels)
+        if fresh is not None:
+            session.save_quality_reference(model=learner.name, reference=fresh.to_json())
+    return measured
 
 
 def _evaluate(
@@ -401,6 +426,7 @@ def build_client_app(
     *,
     clock: Clock | None = None,
     source: LearningSource | None = None,
+    train_mods: Sequence[Mod] = (),
 ) -> ClientApp:
     """Build the edge's ``ClientApp`` (the one every deployment and simulation runs).
 
@@ -415,12 +441,17 @@ def build_client_app(
     source : LearningSource or None
         Where the node's data comes from: its edge directory (``StoreSource``, default) or
         in-memory partitions (``PartitionSource``, simulations).
+    train_mods : Sequence[Mod]
+        Mods placed around the train handler, outside the edge's own (so they see the
+        reply as it leaves the edge): simulations play faulty or malicious edges with them
+        (``simulations.attacks``). Empty for a real edge.
 
     Returns
     -------
     ClientApp
-        With ``train`` (behind ``central_clipping_mod``), ``evaluate`` and ``query``
-        handlers.
+        With ``train`` (behind ``client.secagg.secure_aggregation_mod``, any
+        ``train_mods`` and ``central_clipping_mod``, outermost first), ``evaluate`` and
+        ``query`` handlers.
 
     Raises
     ------
@@ -433,7 +464,7 @@ def build_client_app(
     data: LearningSource = source or StoreSource()
     app = ClientApp()
 
-    @app.train(mods=[central_clipping_mod(captured)])
+    @app.train(mods=[secure_aggregation_mod(captured), *train_mods, central_clipping_mod(captured)])
     def train(msg: Message, context: Context) -> Message:
         return _guarded(
             lambda: _train(msg, context, source=data, overrides=captured, at=now()), msg

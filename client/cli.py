@@ -36,6 +36,7 @@ from .errors import (
 from .feed import sync_subject_events
 from .identity import IdentityResolver
 from .ingest import IngestReport, ScrubbedText, ingest_file
+from .ingest_quality import record_ingest_quality
 from .profile import PROFILE_WATERMARK_META, ProfileScope, build_profiles
 from .rekey import DEFAULT_BATCH_SIZE, open_edge_pseudonymizer, rekey_edge
 from .rekey_transport import rekey_transport
@@ -247,14 +248,18 @@ def ingest_command(
                 )
                 done += size
                 report.merge(one)
+        # How this export compares with the edge's earlier ones (client.ingest_quality).
+        quality = record_ingest_quality(store, report, at=datetime.now(UTC))
     if as_json:
-        _echo_json(report.to_dict())
+        _echo_json(report.to_dict() | {"quality": quality.to_dict()})
     else:
         data = report.to_dict()
         errors = data.pop("errors")
         _echo_table("ingest report", data)
         for line in errors:
             typer.echo(f"  {line}")
+        for flag in quality.flags:
+            typer.echo(f"  data quality: {flag}")
     if report.total_rejected:
         raise typer.Exit(EXIT_INPUT_REJECTED)
 

@@ -60,6 +60,15 @@ class Learner(Protocol):
         """The model's architecture as JSON values (what rebuilds it from its weights)."""
         ...
 
+    @property
+    def label_columns(self) -> tuple[int, ...]:
+        """Columns of an encoded dataset that hold the main head's label (training, scoring)."""
+        ...
+
+    def quality_features(self, data: TensorDataset) -> np.ndarray:
+        """Return an ``(n, k)`` numeric summary per example for data-quality checks (PSI)."""
+        ...
+
     def new_model(self, seed: int) -> nn.Module:
         """Return a fresh model whose weights depend only on ``seed``."""
         ...
@@ -134,6 +143,8 @@ class BehaviourLearner:
     max_len: int = 64
     name: str = "behaviour"
     num_classes: int = 2
+    #: The purchase column the loss reads and the int64 copy appended for scoring.
+    label_columns: tuple[int, ...] = (3, -1)
 
     @property
     def architecture(self) -> dict[str, Any]:
@@ -148,6 +159,12 @@ class BehaviourLearner:
             max_len=self.max_len if self.config.sequence else 1,
         )
         return TensorDataset(*batch, batch.purchase.to(torch.int64))
+
+    def quality_features(self, data: TensorDataset) -> np.ndarray:
+        """Return the behaviour features and the event-sequence length of each example."""
+        features = data.tensors[0].numpy().astype(np.float64)
+        lengths = data.tensors[2].numpy().astype(np.float64).reshape(len(features), -1)
+        return np.concatenate([features.reshape(len(features), -1), lengths[:, :1]], axis=1)
 
     def new_model(self, seed: int) -> nn.Module:
         """Return a fresh behaviour model initialised from ``seed``."""
@@ -220,6 +237,11 @@ class TextLearner:
         return self.config.heads[self.main_head]
 
     @property
+    def label_columns(self) -> tuple[int, ...]:
+        """The main head's target column (after ids and weights) and the label copy."""
+        return (2, -1)
+
+    @property
     def architecture(self) -> dict[str, Any]:
         """The architecture config as JSON values (kept with a received global model)."""
         return self.config.model_dump(mode="json")
@@ -247,6 +269,13 @@ class TextLearner:
             for name in self.config.heads
         ]
         return TensorDataset(batch.ids, batch.weights, *columns, columns[0].clone())
+
+    def quality_features(self, data: TensorDataset) -> np.ndarray:
+        """Return, per message, the features present (non-padding ids) and their weight."""
+        weights = data.tensors[1]
+        present = (weights != 0).sum(dim=1).numpy().astype(np.float64)
+        total = weights.abs().sum(dim=1).numpy().astype(np.float64)
+        return np.stack([present, total], axis=1)
 
     def new_model(self, seed: int) -> nn.Module:
         """Return a fresh text model (zero tables)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ DPMode = Literal["local", "central", "both", "off"]
 #: What a run trains (run-config ``task``): the behaviour model on event histories, or the
 #: text model on labelled, masked messages.
 LearningTask = Literal["behaviour", "text"]
+#: How the server combines the edges' (validated, norm-bounded) updates (run-config
+#: ``aggregation``): ``robust`` (the default) is the trimmed mean, or under central DP the
+#: clipped, equally weighted mean its accounting is calibrated to; the others name one rule
+#: (central DP and secure aggregation accept only ``fedavg`` and ``robust``).
+Aggregation = Literal["robust", "fedavg", "trimmed-mean", "median", "krum", "multikrum", "bulyan"]
 #: Values Flower's run config can carry.
 RunConfigValue = bool | int | float | str
 
@@ -93,6 +98,56 @@ class RunConfig(BaseModel):
     server_momentum : float
         β of server-side momentum (FedAvgM); 0 = plain FedAvg. Post-processing of the
         noised edge updates: no privacy cost.
+    aggregation : {"robust", "fedavg", "trimmed-mean", "median", "krum", "multikrum", "bulyan"}
+        How the server combines the round's updates once ``server.fl.robust`` has checked
+        and bounded them: FedAvg weighted by the (capped) ``num-examples``, or Flower's
+        FedTrimmedAvg, FedMedian, Krum, MultiKrum or Bulyan. ``robust`` (default, chosen by
+        measurement, ``docs/robustness.md``) is the trimmed mean in local and off modes and
+        FedAvg in central and both modes, which accept only ``fedavg`` or ``robust``;
+        with ``secure_aggregation`` on it is FedAvg too (likewise only ``fedavg`` or
+        ``robust``).
+    update_norm_bound : float
+        Each edge's update (new − global weights) is clipped to this many times the
+        round's median update norm before aggregation; 0 = no bound. Under central DP
+        every update is clipped to ``central_clipping_norm`` instead, whatever this says.
+    weight_cap : float
+        Each edge's self-reported ``num-examples`` counts at most this many times the
+        round's median in FedAvg's weighting; 0 = no cap. Central DP weighs edges equally.
+    quality_policy : {"exclude", "flag", "off"}
+        What the edges' per-round data-quality reports do (``models.quality.assess``):
+        ``exclude`` (default) leaves out an edge whose data broke (schema break, PSI >
+        0.25, label shift > 0.25) and halves the FedAvg weight of one whose data moved
+        moderately; ``flag`` only records the flags; ``off`` ignores the reports.
+    trim_fraction : float
+        ``trimmed-mean``: share of the values cut at each end, per coordinate (Flower's β).
+    tolerated_edges : int
+        ``krum`` / ``multikrum`` / ``bulyan``: malicious edges the rule must tolerate (f);
+        Krum needs more than 2f + 2 edges per round, Bulyan at least 4f + 3.
+    secure_aggregation : bool
+        Aggregate training updates with Flower's SecAgg+ (``server.fl.secagg``,
+        ``client.secagg``, ``docs/secure-aggregation.md``): each edge masks its update
+        (new − global weights, times its weight), the server only ever sees the masked
+        vectors and their weighted sum. Needs aggregation ``fedavg`` or ``robust`` (then
+        FedAvg): per-update rules, norm bounds, weight caps and quality exclusion cannot
+        act on updates the server never sees (edges' quality flags are then only
+        recorded, as ``quality_policy`` flag). Metrics and edge info stay in clear.
+    secagg_shares : int
+        SecAgg+ ``num_shares``: each edge splits its mask secrets into this many shares, one
+        per neighbour (itself included); more shares tolerate more dropouts and cost more.
+        Capped in effect by the edges sampled per round (then every edge is a neighbour).
+    secagg_threshold : int
+        SecAgg+ reconstruction threshold: shares needed to unmask an edge (or remove a
+        dropped edge's masks). Every edge needs this many live neighbours, so a round
+        tolerates ``min(shares, edges) − threshold`` dropouts after training; must be below
+        ``secagg_shares`` and more than half of it (else a dishonest server could obtain
+        both mask secrets of one edge), and at most ``min_nodes``.
+    secagg_clipping_range : float
+        SecAgg+ quantization range: each coordinate of ``weight / max_weight · update`` is
+        clipped to ±this before quantization (silently: size it to bound the updates).
+    secagg_max_weight : float
+        Largest FedAvg weight (``num-examples``) an edge may report; weights are scaled by
+        it before masking, so larger values cost precision and smaller ones overflow.
+        Central DP ignores it: every edge weighs 1 there.
     fraction_train : float
         Fraction of connected edges sampled per training round.
     min_nodes : int
@@ -152,6 +207,17 @@ class RunConfig(BaseModel):
     grad_sample_mode: Literal["auto", "bookkeeping", "ghost", "hooks"] = "auto"
     server_learning_rate: float = Field(default=1.0, gt=0.0)
     server_momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    aggregation: Aggregation = "robust"
+    update_norm_bound: float = Field(default=3.0, ge=0.0)
+    weight_cap: float = Field(default=2.0, ge=0.0)
+    quality_policy: Literal["exclude", "flag", "off"] = "exclude"
+    trim_fraction: float = Field(default=0.2, ge=0.0, lt=0.5)
+    tolerated_edges: int = Field(default=1, ge=0, le=100)
+    secure_aggregation: bool = False
+    secagg_shares: int = Field(default=5, ge=3, le=1000)
+    secagg_threshold: int = Field(default=3, ge=2, le=1000)
+    secagg_clipping_range: float = Field(default=8.0, gt=0.0, le=1e6)
+    secagg_max_weight: float = Field(default=1000.0, gt=0.0)
     fraction_train: float = Field(default=1.0, ge=0.0, le=1.0)
     min_nodes: int = Field(default=2, ge=1)
     data_dir: str = ""
@@ -171,6 +237,56 @@ class RunConfig(BaseModel):
     def _empty_cutoff(cls, value: Any) -> Any:
         """Flower's run config has no null: the empty string means "no cutoff"."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _central_needs_fedavg(self) -> RunConfig:
+        """Central DP's noise is calibrated to a mean of clipped updates: only FedAvg."""
+        if self.central_dp and self.aggregation not in ("fedavg", "robust"):
+            raise ValueError(
+                f"aggregation {self.aggregation!r} cannot run under dp-mode {self.dp_mode!r}: "
+                "the server's noise and accounting assume a mean of clipped updates; use "
+                "aggregation 'robust' or 'fedavg' (updates are clipped to "
+                "central-clipping-norm and weighed equally) or dp-mode 'local'"
+            )
+        need = {
+            "krum": 2 * self.tolerated_edges + 3,
+            "multikrum": 2 * self.tolerated_edges + 3,
+            "bulyan": 4 * self.tolerated_edges + 3,
+        }.get(self.aggregation, 1)
+        if self.min_nodes < need:
+            raise ValueError(
+                f"aggregation {self.aggregation!r} tolerating {self.tolerated_edges} malicious "
+                f"edge(s) needs at least {need} edges per round; min-nodes is "
+                f"{self.min_nodes} (raise min-nodes, lower tolerated-edges or use 'robust')"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _secure_aggregation_settings(self) -> RunConfig:
+        """SecAgg+ yields only the weighted sum: FedAvg, and a consistent share scheme."""
+        if not self.secure_aggregation:
+            return self
+        if self.aggregation not in ("fedavg", "robust"):
+            raise ValueError(
+                f"aggregation {self.aggregation!r} cannot run with secure-aggregation: the "
+                "server only learns the weighted sum of the updates, so a rule that looks "
+                "at each update cannot run; use aggregation 'robust' or 'fedavg' (FedAvg "
+                "of the masked updates) or turn secure-aggregation off"
+            )
+        shares, threshold = self.secagg_shares, self.secagg_threshold
+        if not shares / 2 < threshold < shares:
+            raise ValueError(
+                f"secagg-threshold {threshold} must be below secagg-shares {shares} (Flower's "
+                "SecAgg+ requires it) and more than half of it (else the server could "
+                "collect both mask secrets of one edge); e.g. shares 5, threshold 3"
+            )
+        if self.min_nodes < threshold:
+            raise ValueError(
+                f"secagg-threshold {threshold} needs at least that many edges per round, "
+                f"min-nodes is {self.min_nodes}: raise min-nodes or lower secagg-threshold "
+                "(and secagg-shares)"
+            )
+        return self
 
     def to_run_config(self) -> dict[str, RunConfigValue]:
         """Return the hyphenated run config Flower carries (the inverse of ``parse_run_config``).
@@ -192,6 +308,13 @@ class RunConfig(BaseModel):
     def local_dp(self) -> bool:
         """Whether edges train with DP-SGD (``dp-mode`` local or both)."""
         return self.dp_mode in ("local", "both")
+
+    @property
+    def aggregation_rule(self) -> str:
+        """The rule ``aggregation`` names, ``robust`` resolved for DP and secure aggregation."""
+        if self.aggregation == "robust":
+            return "fedavg" if self.central_dp or self.secure_aggregation else "trimmed-mean"
+        return str(self.aggregation)
 
     @property
     def central_dp(self) -> bool:

@@ -196,6 +196,53 @@ def simulate_command(
         float,
         typer.Option("--label-window-days", min=0.001, help="Behaviour: label window in days."),
     ] = 14.0,
+    malicious_edges: Annotated[
+        int,
+        typer.Option(
+            "--malicious-edges",
+            min=0,
+            help="Edges that play --attack; each federated setting also runs attacked, "
+            "under --aggregation and under plain FedAvg (0 = none).",
+        ),
+    ] = 0,
+    attack: Annotated[
+        str,
+        typer.Option(
+            "--attack", help="count-inflation | scale | sign-flip | label-flip (malicious edges)."
+        ),
+    ] = "sign-flip",
+    broken_edges: Annotated[
+        int,
+        typer.Option(
+            "--broken-edges",
+            min=0,
+            help="Edges whose export breaks (--fault) from round 2 and is repaired in the "
+            "last round; each federated setting also runs with them, with and without the "
+            "server's data-quality policy (0 = none).",
+        ),
+    ] = 0,
+    fault: Annotated[
+        str,
+        typer.Option(
+            "--fault", help="schema-break | empty-export | drifted-population (broken edges)."
+        ),
+    ] = "schema-break",
+    secure_aggregation: Annotated[
+        bool,
+        typer.Option(
+            "--secure-aggregation",
+            help="Aggregate with SecAgg+: the server sees only the weighted sum of the "
+            "updates (needs 3 or more edges).",
+        ),
+    ] = False,
+    aggregation: Annotated[
+        str | None,
+        typer.Option(
+            "--aggregation",
+            help="robust (default: trimmed mean; central DP: clipped mean) | fedavg | "
+            "trimmed-mean | median | krum | multikrum | bulyan.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output directory for the report.")] = Path(
         "simulation-out"
@@ -205,18 +252,30 @@ def simulate_command(
     ] = False,
 ) -> None:
     """Compare federated DP with baselines on your data; write metrics, plots and a report."""
+    from typing import get_args
+
+    from models.run_config import Aggregation
+
+    from .attacks import ATTACKS
     from .errors import SimulationError
+    from .faults import FAULTS
     from .simulate import SimulationConfig, run_simulation_task
     from .task_data import TextSource
 
+    AGGREGATIONS = get_args(Aggregation)
+
     console = Console(stderr=True)
-    choices = {
+    choices: dict[str, tuple[str, tuple[str, ...]]] = {
         "--task": (task, ("behaviour", "text", "decisions")),
         "--partition": (partition, ("iid", "dirichlet", "column")),
         "--engine": (engine, ("inprocess", "ray")),
         "--accountant": (accountant, ("rdp", "prv")),
         "--lang": (lang, ("zh", "en")),
+        "--attack": (attack, ATTACKS),
+        "--fault": (fault, FAULTS),
     }
+    if aggregation is not None:
+        choices["--aggregation"] = (aggregation, AGGREGATIONS)
     for option, (value, allowed) in choices.items():
         if value not in allowed:
             raise typer.BadParameter(f"{option} must be one of {', '.join(allowed)}")
@@ -269,6 +328,12 @@ def simulate_command(
         max_epsilon=max_epsilon,
         cutoff=when,
         label_window_days=label_window_days,
+        malicious_edges=malicious_edges,
+        attack=attack,
+        aggregation=aggregation,
+        broken_edges=broken_edges,
+        fault=fault,
+        secure_aggregation=secure_aggregation,
     )
     try:
         metrics = run_simulation_task(cfg, console=console)

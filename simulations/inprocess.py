@@ -16,6 +16,7 @@ the same context manager.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import time
@@ -143,12 +144,17 @@ class InProcessGrid(Grid):
         return list(self.contexts)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        """Run the ClientApp on each message (in node-id order); keep the replies."""
+        """Run the ClientApp on each message (in node-id order); keep the replies.
+
+        Each node gets its own deep copy of the content, as over a real transport: Flower
+        strategies and workflows share one RecordDict between nodes, and mods (e.g.
+        ``secaggplus_mod``) modify what they receive.
+        """
         ids = []
         for message in sorted(messages, key=lambda m: m.metadata.dst_node_id):
             message_id = uuid.uuid4().hex
             delivered = Message(  # type: ignore[call-overload]
-                message.content,
+                copy.deepcopy(message.content),  # per node, as a real transport delivers
                 metadata=Metadata(
                     run_id=self.run_id,
                     message_id=message_id,

@@ -176,6 +176,7 @@ def _markdown(metrics: dict[str, Any], plots: list[str]) -> str:
             + (f"{100 * g['accuracy']:+.2f} pts | {g['auc']:+.4f} |" if g else "— | — |")
         )
     lines += _reference_lines(metrics)
+    lines += _robustness_lines(metrics)
     lines += ["", "## Gaps to centralized non-private 与集中式非隐私训练的差距", ""]
     if gap:
         for label, g in gap.items():
@@ -187,6 +188,82 @@ def _markdown(metrics: dict[str, Any], plots: list[str]) -> str:
         lines.append("- No centralized baseline in this run (add `--baselines`).")
     lines += ["", "## Plots 图表", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _rule_text(agg: dict[str, Any] | None) -> str:
+    if not agg:
+        return "—"
+    return (
+        f"{agg.get('rule')} (norm ≤ {agg.get('update_norm_bound'):g}× median, weight ≤ "
+        f"{agg.get('weight_cap'):g}× median, quality {agg.get('quality_policy', 'off')})"
+    )
+
+
+def _robustness_lines(metrics: dict[str, Any]) -> list[str]:
+    """Return the report's sections on malicious and broken edges (empty when none)."""
+    rows = metrics.get("robustness") or []
+    attacked = [r for r in rows if "attack" in r]
+    broken = [r for r in rows if "fault" in r]
+    lines: list[str] = []
+    if attacked:
+        lines += [
+            "",
+            "## Malicious edges 恶意边缘节点",
+            "",
+            "Utility of each attacked run minus its clean run (same seed); negative = damage. "
+            "被攻击运行与同种子干净运行的效用差，负值表示受损。",
+            "",
+            "| setting 设置 | attack 攻击 | malicious edges | aggregation 聚合 | Δaccuracy | ΔAUC "
+            "| guard actions 更新检查 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in attacked:
+            actions = ", ".join(f"{k} {v}" for k, v in row["robust_actions"].items()) or "none"
+            lines.append(
+                f"| {row['setting']} | {row['attack']} | {row['malicious_edges']} | "
+                f"{_rule_text(row.get('aggregation'))} | {row['delta']['accuracy']:+.4f} | "
+                f"{row['delta']['auc']:+.4f} | {actions} |"
+            )
+    if broken:
+        lines += [
+            "",
+            "## Broken edges 故障边缘节点",
+            "",
+            "Each broken edge's export breaks in the rounds shown and is repaired (re-ingested) "
+            "after them; what the server saw of it per round. "
+            "故障节点在所示轮次数据损坏，之后修复重新导入。",
+            "",
+            "| setting 设置 | fault 故障 | broken edges | broken rounds | Δaccuracy | ΔAUC | "
+            "per round 每轮 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in broken:
+            lines.append(
+                f"| {row['setting']} | {row['fault']} | {row['broken_edges']} | "
+                f"{row['broken_rounds'][0]}–{row['broken_rounds'][1]} | "
+                f"{row['delta']['accuracy']:+.4f} | {row['delta']['auc']:+.4f} | "
+                f"{_round_text(row['quality_rounds'])} |"
+            )
+    return lines
+
+
+def _round_text(rounds: list[dict[str, Any]]) -> str:
+    """One short mark per round: ok, flagged, excluded, down-weighted or refused."""
+    marks = []
+    for r in rounds:
+        notes = [n for v in r["edges"].values() for n in v]
+        if r["refused_no_examples"]:
+            mark = "no data"
+        elif any(n.startswith(("excluded", "zeroed")) for n in notes):
+            mark = "excluded"
+        elif any(n.startswith("down-weighted") for n in notes):
+            mark = "down-weighted"
+        elif any(n.startswith("flagged") for n in notes):
+            mark = "flagged"
+        else:
+            mark = "ok"
+        marks.append(f"r{r['round']} {mark}")
+    return ", ".join(marks)
 
 
 def _reference_lines(metrics: dict[str, Any]) -> list[str]:

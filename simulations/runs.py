@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -35,11 +35,14 @@ from torch.utils.data import TensorDataset
 from client import PartitionSource, build_client_app
 from client.learning.config import dp_config_from
 from client.learning.loop import train_round
+from client.learning.source import LearningSource
 from models import RunConfig, get_weights
 from models.learners import Learner
 from privacy import DPConfig, calibrate_noise_multiplier, calibrated_dp_config, compute_epsilon
 from server import build_server_app
 
+from .attacks import AttackPlan, attack_mod, poisoned_partitions
+from .faults import FaultPlan, FaultySource
 from .federation import _tame_flower_logging, run_on_ray
 from .inprocess import run_in_process
 from .metrics import classification_metrics
@@ -125,6 +128,7 @@ class Plan:
         noise_multiplier: float = 1.0,
         central_noise_multiplier: float = 1.0,
         edges: int = 1,
+        overrides: Mapping[str, Any] | None = None,
     ) -> RunConfig:
         """Return one setting's run config (a copy of ``base``).
 
@@ -140,6 +144,8 @@ class Plan:
             σ_c of central DP.
         edges : int
             Edges that must train each round.
+        overrides : Mapping[str, Any] or None
+            ``RunConfig`` fields the setting changes last (e.g. the aggregation rule).
 
         Returns
         -------
@@ -155,6 +161,7 @@ class Plan:
         }
         if dp_mode != "off":
             update.update(self.private_overrides)
+        update.update(overrides or {})
         return RunConfig.model_validate(self.base.model_dump() | update)
 
 
@@ -243,6 +250,9 @@ def run_federated_setting(
     noise_multiplier: float = 1.0,
     engine: Engine = "inprocess",
     progress: Progress | None = None,
+    attack: AttackPlan | None = None,
+    fault: FaultPlan | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> SettingResult:
     """Train federated over the partitions and score every round on the held-out set.
 
@@ -263,6 +273,12 @@ def run_federated_setting(
         In-process grid (deterministic, no Ray) or Flower's Simulation Engine.
     progress : Callable[[int, int], None] or None
         Called with ``(rounds done, rounds)`` after each round.
+    attack : AttackPlan or None
+        Malicious edges and what they send (``simulations.attacks``); ``None``: all honest.
+    fault : FaultPlan or None
+        Edges whose export breaks for some rounds (``simulations.faults``); ``None``: none.
+    overrides : Mapping[str, Any] or None
+        ``RunConfig`` fields of this setting (e.g. ``aggregation``, ``update-norm-bound``).
 
     Returns
     -------
@@ -286,10 +302,11 @@ def run_federated_setting(
         noise_multiplier=noise_multiplier,
         central_noise_multiplier=sigma_c,
         edges=data.edges,
+        overrides={k.replace("-", "_"): v for k, v in (overrides or {}).items()},
     )
-    overrides = config.to_run_config()
+    run_config = config.to_run_config()
     learner = data.learner(config)
-    partitions = data.partitions(learner)
+    partitions = poisoned_partitions(data.partitions(learner), attack, learner)
     test = data.test(learner)
     curve: list[dict[str, float]] = []
     model = learner.new_model(config.seed)
@@ -304,19 +321,23 @@ def run_federated_setting(
 
     recorder = _Recorder()
     server_app = build_server_app(
-        overrides,
+        run_config,
         recorder_factory=lambda _config: recorder,
         initial=_arrays(model),
         evaluate_fn=evaluate,
     )
-    source = PartitionSource(
+    source: LearningSource = PartitionSource(
         learner=learner,
         partitions=partitions,
         holdouts=data.holdouts(learner),
         level=data.level,
         seeded_noise=True,
     )
-    client_app = build_client_app(overrides, source=source)
+    mods: list[Any] = [] if attack is None else [attack_mod(attack)]
+    if fault is not None:
+        faulty = FaultySource(source, fault, seed=config.seed)
+        source, mods = faulty, [*mods, faulty.mod()]
+    client_app = build_client_app(run_config, source=source, train_mods=mods)
     seed_globals(config.seed)
     _tame_flower_logging()
     if engine == "ray":
@@ -339,8 +360,75 @@ def run_federated_setting(
             "status": recorder.status,
             "rounds_trained": sum(1 for r in recorder.rounds if r.phase == "train"),
             "refusals": _refusals(recorder),
+            "aggregation": _aggregation_of(config),
+            "robust_actions": _robust_actions(recorder),
+            **(
+                {}
+                if attack is None
+                else {"attack": attack.attack, "malicious_edges": list(attack.edges)}
+            ),
+            **({} if fault is None else _fault_extra(fault, recorder)),
         },
     )
+
+
+def _aggregation_of(config: RunConfig) -> dict[str, Any]:
+    """Return the setting's aggregation rule and update bounds (what ``metrics.json`` shows)."""
+    return {
+        "rule": config.aggregation_rule,
+        "update_norm_bound": config.update_norm_bound,
+        "weight_cap": config.weight_cap,
+        "central_clipping": config.central_dp,
+        "quality_policy": config.quality_policy,
+    }
+
+
+def _robust_actions(recorder: _Recorder) -> dict[str, int]:
+    """Count what the server's update guard did over the run (excluded, clipped, capped...)."""
+    counts: dict[str, int] = {}
+    for summary in recorder.rounds:
+        if summary.phase != "train":
+            continue
+        for row in summary.edges:
+            for note in row.get("robust", []):
+                counts[note["action"]] = counts.get(note["action"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _fault_extra(fault: FaultPlan, recorder: _Recorder) -> dict[str, Any]:
+    """Return the fault, the broken edges and, per train round, what the server saw of them.
+
+    ``quality_rounds``: one entry per round with each broken edge's guard actions (flags,
+    exclusion, down-weighting) and the round's "no examples" refusals (an empty export).
+    """
+    names = {f"edge-{i:04d}" for i in fault.edges}
+    rounds: list[dict[str, Any]] = []
+    for summary in recorder.rounds:
+        if summary.phase != "train":
+            continue
+        seen: dict[str, list[str]] = {}
+        refused = 0
+        for row in summary.edges:
+            if "error_code" in row:
+                refused += int("no examples" in str(row.get("reason", "")))
+            elif row.get("edge") in names:
+                seen[str(row["edge"])] = [
+                    f"{n['action']}: {n['reason']}" for n in row.get("robust", [])
+                ]
+        rounds.append(
+            {
+                "round": summary.server_round,
+                "broken": fault.broken(fault.edges[0], summary.server_round),
+                "edges": dict(sorted(seen.items())),
+                "refused_no_examples": refused,
+            }
+        )
+    return {
+        "fault": fault.fault,
+        "broken_edges": list(fault.edges),
+        "broken_rounds": [fault.first_round, fault.last_round],
+        "quality_rounds": rounds,
+    }
 
 
 def _edge_sigma(partitions: list[TensorDataset], config: RunConfig) -> float:

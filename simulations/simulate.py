@@ -33,7 +33,9 @@ from rich.console import Console
 
 from models import RunConfig
 
+from .attacks import AttackPlan, plan_attack
 from .errors import SimulationError
+from .faults import FaultPlan, plan_fault
 from .progress import step_progress
 from .report import write_report
 from .runs import (
@@ -152,6 +154,23 @@ class SimulationConfig:
         (``None``: the last event time minus the window).
     label_window_days : float
         Behaviour: the label window in days.
+    malicious_edges : int
+        Edges (seeded choice) that play ``attack`` (``simulations.attacks``); 0 = none.
+        Each federated setting then also runs attacked, under ``aggregation`` and under
+        plain FedAvg, beside its clean run with the same seed.
+    attack : str
+        ``count-inflation``, ``scale``, ``sign-flip`` or ``label-flip``.
+    aggregation : str or None
+        The server's aggregation rule (run-config ``aggregation``; ``None``: its default).
+    broken_edges : int
+        Edges (seeded choice) whose export breaks from round 2 until the last round, when
+        it is repaired (``simulations.faults``); 0 = none. Each federated setting then also
+        runs with them, with the server's data-quality policy and without it.
+    fault : str
+        ``schema-break``, ``empty-export`` or ``drifted-population``.
+    secure_aggregation : bool
+        Federated settings aggregate with SecAgg+ (run-config ``secure-aggregation``,
+        ``docs/secure-aggregation.md``).
     """
 
     task: Task
@@ -180,6 +199,12 @@ class SimulationConfig:
     max_epsilon: float = 0.0
     cutoff: datetime | None = None
     label_window_days: float = 14.0
+    malicious_edges: int = 0
+    attack: str = "sign-flip"
+    aggregation: str | None = None
+    broken_edges: int = 0
+    fault: str = "schema-break"
+    secure_aggregation: bool = False
 
     def run_config(self) -> RunConfig:
         """Return the run config every setting starts from: task defaults plus overrides."""
@@ -196,6 +221,11 @@ class SimulationConfig:
             if value is not None:
                 chosen[name] = value
         chosen["central_clipping_norm"] = chosen["max_grad_norm"]
+        if self.aggregation is not None:
+            chosen["aggregation"] = self.aggregation
+        if self.secure_aggregation:
+            chosen["secure_aggregation"] = True
+            chosen["min_nodes"] = self.edges
         return RunConfig(
             task=self.task,
             num_server_rounds=self.rounds,
@@ -240,6 +270,10 @@ def _check(cfg: SimulationConfig) -> None:
         cfg.run_config()
     except ValueError as exc:
         raise SimulationError(f"invalid training settings: {exc}") from exc
+    if cfg.malicious_edges:
+        plan_attack(cfg.attack, malicious=cfg.malicious_edges, edges=cfg.edges, seed=cfg.seed)
+    if cfg.broken_edges:
+        _fault_plan(cfg)
 
 
 def _build(cfg: SimulationConfig, console: Console) -> tuple[TaskData, DataSummary]:
@@ -286,6 +320,19 @@ def _settings(cfg: SimulationConfig) -> list[tuple[str, dict[str, Any]]]:
             runs.append(("federated", {"dp_mode": mode, "noise_multiplier": cfg.noise_multiplier}))
         else:
             runs += [("federated", {"dp_mode": mode, "target_epsilon": e}) for e in cfg.epsilons]
+    if cfg.malicious_edges:
+        # Each main federated setting again with the malicious edges: under the chosen
+        # aggregation, and under plain FedAvg (no update bounds) to show the damage.
+        main = [
+            kw for kind, kw in runs if kind == "federated" and (kw["dp_mode"] != "off") == cfg.dp
+        ]
+        runs += [(kind, kw) for kw in main for kind in ("attacked", "attacked-plain")]
+    if cfg.broken_edges:
+        # ...and with the broken edges: with the data-quality policy, and without it.
+        main = [
+            kw for kind, kw in runs if kind == "federated" and (kw["dp_mode"] != "off") == cfg.dp
+        ]
+        runs += [(kind, kw) for kw in main for kind in ("broken", "broken-unchecked")]
     return runs
 
 
@@ -369,9 +416,17 @@ def _run_settings(
                 result = run_central_setting(data, plan, progress=advance, **kwargs)
             elif kind == "local-only":
                 result = run_local_only_setting(data, plan, progress=advance)
-            else:
+            elif kind == "federated":
                 result = run_federated_setting(
                     data, plan, engine=cfg.engine, progress=advance, **kwargs
+                )
+            elif kind.startswith("attacked"):
+                result = _attacked(
+                    cfg, data, plan, plain=kind == "attacked-plain", progress=advance, **kwargs
+                )
+            else:
+                result = _broken(
+                    cfg, data, plan, checked=kind == "broken", progress=advance, **kwargs
                 )
         _print_result(console, result)
         if result.extra.get("status") == "budget_exhausted":
@@ -381,6 +436,123 @@ def _run_settings(
             )
         results.append(result)
     return results
+
+
+#: Run-config values of plain FedAvg: no update bounds, weights as reported.
+PLAIN_FEDAVG: dict[str, Any] = {
+    "aggregation": "fedavg",
+    "update_norm_bound": 0.0,
+    "weight_cap": 0.0,
+}
+
+
+def _attacked(
+    cfg: SimulationConfig,
+    data: TaskData,
+    plan: Plan,
+    *,
+    plain: bool,
+    progress: Any,
+    **kwargs: Any,
+) -> SettingResult:
+    """Run a federated setting with ``cfg``'s malicious edges (under plain FedAvg if asked)."""
+    attack: AttackPlan = plan_attack(
+        cfg.attack, malicious=cfg.malicious_edges, edges=data.edges, seed=cfg.seed
+    )
+    result = run_federated_setting(
+        data,
+        plan,
+        engine=cfg.engine,
+        progress=progress,
+        attack=attack,
+        overrides=PLAIN_FEDAVG if plain else None,
+        **kwargs,
+    )
+    result.setting += " attacked, plain FedAvg" if plain else " attacked"
+    return result
+
+
+#: Run-config values of a server that ignores the edges' data-quality reports.
+NO_QUALITY_CHECKS: dict[str, Any] = {"quality_policy": "off"}
+
+
+def _fault_plan(cfg: SimulationConfig) -> FaultPlan:
+    return plan_fault(
+        cfg.fault, broken=cfg.broken_edges, edges=cfg.edges, rounds=cfg.rounds, seed=cfg.seed
+    )
+
+
+def _broken(
+    cfg: SimulationConfig,
+    data: TaskData,
+    plan: Plan,
+    *,
+    checked: bool,
+    progress: Any,
+    **kwargs: Any,
+) -> SettingResult:
+    """Run a federated setting with ``cfg``'s broken edges (without quality checks if asked)."""
+    result = run_federated_setting(
+        data,
+        plan,
+        engine=cfg.engine,
+        progress=progress,
+        fault=_fault_plan(cfg),
+        overrides=None if checked else NO_QUALITY_CHECKS,
+        **kwargs,
+    )
+    result.setting += " broken edges" if checked else " broken edges, no quality checks"
+    return result
+
+
+def robustness_summary(settings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return, per attacked or broken-edge setting, its change against the clean run.
+
+    Each entry: the setting's label, the clean run's label (same seed and ε), the attack and
+    malicious edges or the fault, broken edges, broken rounds and what the server saw of them
+    per round (``quality_rounds``), the aggregation, the guard's actions and ``delta``
+    (setting minus clean, per metric: negative = damage).
+    """
+    from .report import setting_label
+
+    clean = {
+        (s["setting"], s.get("target_epsilon"), s.get("noise_multiplier")): s
+        for s in settings
+        if s["setting"] in ("federated", "federated-dp")
+    }
+    out: list[dict[str, Any]] = []
+    for s in settings:
+        extra = s.get("extra") or {}
+        if "attack" not in extra and "fault" not in extra:
+            continue
+        base_name = s["setting"].split(" ")[0]
+        ref = clean.get((base_name, s.get("target_epsilon"), s.get("noise_multiplier")))
+        if ref is None:
+            continue
+        problem = (
+            {"attack": extra["attack"], "malicious_edges": extra["malicious_edges"]}
+            if "attack" in extra
+            else {
+                "fault": extra["fault"],
+                "broken_edges": extra["broken_edges"],
+                "broken_rounds": extra["broken_rounds"],
+                "quality_rounds": extra["quality_rounds"],
+            }
+        )
+        out.append(
+            {
+                "setting": setting_label(s),
+                "clean": setting_label(ref),
+                **problem,
+                "aggregation": extra.get("aggregation"),
+                "robust_actions": extra.get("robust_actions", {}),
+                "delta": {
+                    k: round(float(s["metrics"][k]) - float(ref["metrics"][k]), 6)
+                    for k in ("accuracy", "macro_f1", "auc")
+                },
+            }
+        )
+    return out
 
 
 def _metrics(
@@ -403,5 +575,6 @@ def _metrics(
         "partition": cfg.partition if cfg.task == "text" else "customer",
         "data": asdict(summary),
         "settings": [asdict(r) for r in results],
+        "robustness": robustness_summary([asdict(r) for r in results]),
         "seconds": round(seconds, 2),
     }

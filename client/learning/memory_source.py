@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: ``context.state`` key of a simulated edge's ledgers.
 LEDGER_STATE = "simulated-ledgers"
+#: ``context.state`` key of a simulated edge's data-quality reference windows.
+QUALITY_STATE = "simulated-quality-references"
 #: Training examples an edge evaluates on when it has no held-out partition.
 EVAL_SAMPLE = 256
 
@@ -111,6 +113,19 @@ class PartitionSession:
     def noise_generator(self, seed: int) -> torch.Generator | None:
         """Seeded noise when the source was built for a repeatable experiment, else OS noise."""
         return torch.Generator().manual_seed(seed ^ 0x5EED) if self.seeded_noise else None
+
+    def load_quality_reference(self, *, model: str) -> dict[str, Any] | None:
+        """Return the reference window kept in ``context.state`` (``None`` before one)."""
+        record = self.context.state.config_records.get(QUALITY_STATE)
+        saved = None if record is None else record.get(model)
+        return None if saved is None else dict(json.loads(str(saved)))
+
+    def save_quality_reference(self, *, model: str, reference: dict[str, Any]) -> None:
+        """Keep the reference window in ``context.state``."""
+        record = self.context.state.config_records.get(QUALITY_STATE)
+        kept: dict[str, Any] = {} if record is None else {str(k): str(v) for k, v in record.items()}
+        kept[model] = json.dumps(reference, sort_keys=True)
+        self.context.state[QUALITY_STATE] = ConfigRecord(dict(kept))
 
 
 class PartitionSource:

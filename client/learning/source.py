@@ -120,6 +120,14 @@ class EdgeSession(Protocol):
         """Return the DP noise source: ``None`` (OS-seeded) except in seeded experiments."""
         ...
 
+    def load_quality_reference(self, *, model: str) -> dict[str, Any] | None:
+        """Return the model's data-quality reference window (JSON), or ``None`` before one."""
+        ...
+
+    def save_quality_reference(self, *, model: str, reference: dict[str, Any]) -> None:
+        """Keep ``reference`` as the model's data-quality reference window (on the edge)."""
+        ...
+
 
 class LearningSource(Protocol):
     """Opens the session of the edge a Flower node serves."""

@@ -17,6 +17,7 @@ every round) are kept out of training to evaluate the global model on.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 #: Event tokens an example keeps for the behaviour model's sequence part.
 MAX_TOKENS = 64
+#: Edge-store meta key prefix of a model's data-quality reference window.
+QUALITY_META_PREFIX = "quality-reference:"
 
 
 def resolve_edge_dir(node_config: Mapping[str, Any], config: RunConfig) -> Path:
@@ -258,6 +261,15 @@ class StoreSession:
     def save_ledger(self, ledger: PrivacyLedger) -> None:
         """Persist the ledger in the store."""
         save_ledger(self.store, ledger)
+
+    def load_quality_reference(self, *, model: str) -> dict[str, Any] | None:
+        """Return the reference window kept in the edge store (``None`` before one)."""
+        saved = self.store.get_meta(f"{QUALITY_META_PREFIX}{model}")
+        return None if saved is None else dict(json.loads(saved))
+
+    def save_quality_reference(self, *, model: str, reference: dict[str, Any]) -> None:
+        """Keep the reference window in the edge store (it never leaves the edge)."""
+        self.store.set_meta(f"{QUALITY_META_PREFIX}{model}", json.dumps(reference, sort_keys=True))
 
     def keep_global_model(
         self,

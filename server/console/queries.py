@@ -26,7 +26,7 @@ from ..tables.dsr import DataSubjectRequest
 from ..tables.edge import Edge
 from ..tables.notice import PrivacyNotice
 from ..tables.subject import Subject
-from ..tables.training import EdgeLedger
+from ..tables.training import EdgeLedger, TrainingRound
 
 #: An edge not seen for this long is shown as stale.
 STALE_AFTER = timedelta(hours=24)
@@ -41,13 +41,46 @@ OPEN_STATES = (
 
 @dataclass(frozen=True)
 class EdgeRow:
-    """One edge on the overview: ``quality`` is ``ok``, ``stale`` or ``never``."""
+    """One edge on the overview.
+
+    ``quality`` is ``excluded`` or ``flagged`` when the newest training round it took part
+    in judged its data (``server.fl.robust``), else ``ok``, ``stale`` or ``never``;
+    ``quality_notes`` are that round's reasons.
+    """
 
     id: str
     name: str
     channel: str
     last_seen_at: datetime | None
     quality: str
+    quality_notes: list[str] = field(default_factory=list)
+
+
+#: Newest training rounds read for the edges' data-quality flags.
+QUALITY_ROUNDS = 50
+_QUALITY_ACTIONS = frozenset({"flagged", "excluded", "zeroed", "down-weighted"})
+
+
+def latest_quality_notes(*, session: Session) -> dict[str, list[dict[str, str]]]:
+    """Return, per edge name, the data-quality actions of the newest round it trained in."""
+    rounds = session.execute(
+        select(col(TrainingRound.edges_json))
+        .where(col(TrainingRound.phase) == "train")
+        .order_by(col(TrainingRound.id).desc())
+        .limit(QUALITY_ROUNDS)
+    ).all()
+    newest: dict[str, list[dict[str, str]]] = {}
+    for (edges_json,) in rounds:
+        for row in json.loads(edges_json or "[]"):
+            name = row.get("edge")
+            if not name or name in newest:
+                continue
+            newest[str(name)] = [
+                {"action": str(n.get("action")), "reason": str(n.get("reason"))}
+                for n in row.get("robust", [])
+                if n.get("action") in _QUALITY_ACTIONS
+            ]
+    return newest
 
 
 @dataclass
@@ -77,11 +110,19 @@ def edge_rows(*, session: Session, at: datetime) -> list[EdgeRow]:
         than :data:`STALE_AFTER`) or ``ok``.
     """
     rows = session.execute(select(Edge).order_by(col(Edge.name)).limit(500)).all()
+    judged = latest_quality_notes(session=session)
     result = []
     for (edge,) in rows:
         seen = edge.last_seen_at
         quality = "never" if seen is None else ("stale" if at - seen > STALE_AFTER else "ok")
-        result.append(EdgeRow(edge.id, edge.name, str(edge.channel), seen, quality))
+        notes = judged.get(edge.name, [])
+        actions = {n["action"] for n in notes}
+        if actions & {"excluded", "zeroed"}:
+            quality = "excluded"
+        elif notes:
+            quality = "flagged"
+        reasons = [n["reason"] for n in notes if n["action"] == "flagged"]
+        result.append(EdgeRow(edge.id, edge.name, str(edge.channel), seen, quality, reasons))
     return result
 
 

@@ -32,13 +32,19 @@ from flwr.serverapp import (
     SamplingMethod,
 )
 from flwr.serverapp.strategy import (
+    Bulyan,
     DifferentialPrivacyClientSideFixedClipping,
     FedAvg,
+    FedMedian,
+    FedTrimmedAvg,
+    Krum,
+    MultiKrum,
     Strategy,
 )
 
 from models import METRIC_NUM_EXAMPLES, RunConfig
 
+from .robust import GuardSettings
 from .strategy import aggregate_metrics
 
 logger = logging.getLogger(__name__)
@@ -106,6 +112,40 @@ def central_sample_size(config: RunConfig, connected: int) -> int:
     return max(int(connected * config.fraction_train), int(config.min_nodes))
 
 
+def guard_settings(config: RunConfig) -> GuardSettings:
+    """Return the bounds ``server.fl.robust`` applies to each round's updates for ``config``."""
+    return GuardSettings(
+        weight_key=METRIC_NUM_EXAMPLES,
+        norm_factor=config.update_norm_bound,
+        weight_cap=config.weight_cap,
+        central_norm=config.central_clipping_norm if config.central_dp else None,
+        # Under SecAgg+ every reply carries the same aggregate: quality flags are recorded
+        # but cannot take one edge out (zeroing a reply would shrink the whole update).
+        quality="flag"
+        if config.secure_aggregation and config.quality_policy == "exclude"
+        else config.quality_policy,
+        weighted=config.aggregation_rule in ("fedavg", "multikrum"),
+    )
+
+
+def _robust_rule(config: RunConfig, fedavg: dict[str, Any]) -> Strategy:
+    """Return Flower's strategy for ``config.aggregation`` (local DP or no DP)."""
+    rule = config.aggregation_rule
+    tolerated = config.tolerated_edges
+    if rule == "trimmed-mean":
+        return FedTrimmedAvg(beta=config.trim_fraction, **fedavg)
+    if rule == "median":
+        return FedMedian(**fedavg)
+    if rule == "krum":
+        return Krum(num_malicious_nodes=tolerated, **fedavg)
+    if rule == "multikrum":
+        selected = max(config.min_nodes - tolerated, 1)
+        return MultiKrum(num_malicious_nodes=tolerated, num_nodes_to_select=selected, **fedavg)
+    if rule == "bulyan":
+        return Bulyan(num_malicious_nodes=tolerated, **fedavg)
+    return FedAvg(**fedavg)
+
+
 def build_strategy(config: RunConfig, *, grid: Grid) -> Strategy:
     """Return the aggregating strategy for ``config.dp_mode``.
 
@@ -120,7 +160,8 @@ def build_strategy(config: RunConfig, *, grid: Grid) -> Strategy:
     Returns
     -------
     Strategy
-        ``FedAvg`` weighted by ``num-examples`` (local and off modes), or
+        The ``aggregation`` rule (``FedAvg`` weighted by the capped ``num-examples``, or
+        one of Flower's robust rules) in local and off modes, or
         ``DifferentialPrivacyClientSideFixedClipping`` around ``FixedSampleFedAvg`` with
         an ``RdpAccountant`` (central and both modes).
     """
@@ -135,7 +176,7 @@ def build_strategy(config: RunConfig, *, grid: Grid) -> Strategy:
         "evaluate_metrics_aggr_fn": aggregate_metrics,
     }
     if not config.central_dp:
-        return FedAvg(**fedavg)
+        return _robust_rule(config, fedavg)
     connected = len(wait_for_edges(grid, config.min_nodes))
     sample = central_sample_size(config, connected)
     accountant = RdpAccountant(

@@ -28,7 +28,7 @@ from flwr.serverapp.strategy import Result
 
 from models import RunConfig, initial_weights, parse_run_config
 
-from .central_dp import build_strategy
+from .central_dp import build_strategy, guard_settings
 from .model_versions import ModelStore, RunModels
 from .recorder import (
     MODEL_NAME,
@@ -37,6 +37,7 @@ from .recorder import (
     RunStatus,
     database_recorder,
 )
+from .secagg import SecAggPlusGrid, secagg_workflow
 from .strategy import ProfileStrategy
 
 logger = logging.getLogger(__name__)
@@ -112,13 +113,23 @@ def run_federated(
         Final arrays and per-round aggregated metrics (train metrics carry
         ``central-epsilon`` in central and both modes).
     """
+    # 0. With secure-aggregation on, every training round runs SecAgg+ (server.fl.secagg):
+    #    the strategy only ever receives the securely aggregated model.
+    if config.secure_aggregation:
+        logger.info(
+            "secure aggregation on (SecAgg+): %d shares, threshold %d; the server sees "
+            "only the weighted sum of the edges' updates",
+            config.secagg_shares,
+            config.secagg_threshold,
+        )
+        grid = SecAggPlusGrid(grid, secagg_workflow(config))
     # 1. The starting model: the caller's, a warm start from the registry, or the seeded one.
     versions = RunModels(
         config=config, store=recorder if isinstance(recorder, ModelStore) else None
     )
     start_arrays = versions.starting_model(initial)
-    # 2. Strategy for the DP mode, wrapped with round recording, the budget stop and the
-    #    publication of each round's model.
+    # 2. Strategy for the DP mode and aggregation rule, wrapped with the update guard
+    #    (server.fl.robust), round recording, the budget stop and model publication.
     strategy = ProfileStrategy(
         build_strategy(config, grid=grid),
         min_nodes=config.min_nodes,
@@ -127,6 +138,7 @@ def run_federated(
         server_momentum=config.server_momentum,
         model_version=versions.start_label,
         publisher=versions,
+        guard=guard_settings(config),
     )
     # 3. Record the start (the DB URL itself is not recorded).
     recorded = config.model_dump(mode="json", exclude={"database_url", "data_dir"})

@@ -13,6 +13,11 @@ inside Flower's central-DP wrapper, see ``server.fl.central_dp``) and adds:
   trained edges, the next ``configure_train`` raises Flower's ``PrivacyBudgetExhausted``,
   the exception the central-DP wrapper raises before a release would exceed
   ``central-max-epsilon``;
+- robust aggregation (``server.fl.robust``): each round's replies are validated and their
+  norms and weights bounded before the inner strategy sees them; what was excluded,
+  zeroed, clipped or capped is added to that edge's row (``robust``: action and reason)
+  and counted in the round's metrics (``updates-excluded``, ``updates-clipped``,
+  ``weights-capped``);
 - FedAvgM server momentum, applied to the inner strategy's output. With central DP that
   output is the already noised average, so momentum is post-processing and costs no
   privacy (it also cannot sit inside the wrapper: the accounted path requires an
@@ -66,8 +71,10 @@ from models import (
     METRIC_SUBJECTS_EXCLUDED,
     METRIC_SUBJECTS_INCLUDED,
 )
+from models.quality import QUALITY_PREFIX
 
 from .model_versions import ModelPublisher, ModelRelease, release_privacy, round_label
+from .robust import GuardNote, GuardSettings, guard_replies
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +133,8 @@ def aggregate_metrics(contents: list[RecordDict], weight_key: str) -> MetricReco
     total = sum(weights)
     out: dict[str, MetricRecordValues] = {}
     for key in records[0]:
+        if key.startswith(QUALITY_PREFIX):
+            continue  # one edge's data quality: kept in its row, meaningless averaged
         values = [float(r[key]) for r in records]  # type: ignore[arg-type]
         if key in _SUM_KEYS or key == weight_key:
             out[key] = sum(values)
@@ -164,6 +173,26 @@ def edge_rows(replies: Iterable[Message]) -> list[dict[str, Any]]:
     return rows
 
 
+def _annotate(rows: list[dict[str, Any]], notes: list[GuardNote]) -> None:
+    """Add each guard note to its edge's row (``robust``: list of action and reason)."""
+    for note in notes:
+        rows[note.index].setdefault("robust", []).append(
+            {"action": note.action, "reason": note.reason}
+        )
+        if note.action == "excluded":
+            rows[note.index]["excluded"] = True
+
+
+def _guard_counts(notes: list[GuardNote]) -> dict[str, float]:
+    """Return the round's counts of excluded (or zeroed), clipped and capped updates."""
+    actions = [n.action for n in notes]
+    return {
+        "updates-excluded": float(sum(a in ("excluded", "zeroed") for a in actions)),
+        "updates-clipped": float(actions.count("clipped")),
+        "weights-capped": float(sum(a in ("weight-capped", "weight-equalised") for a in actions)),
+    }
+
+
 def _float_metrics(metrics: MetricRecord | None) -> dict[str, float]:
     return {} if metrics is None else {k: float(v) for k, v in metrics.items()}  # type: ignore[arg-type]
 
@@ -192,6 +221,9 @@ class ProfileStrategy(Strategy):
     publisher : ModelPublisher or None
         Keeps each round's global model and names it (``RunModels``); without one a
         round's model is labelled ``<initial label>+r<round>``.
+    guard : GuardSettings or None
+        Bounds applied to every round's replies before aggregation
+        (``server.fl.robust``); ``None`` aggregates what edges sent as is.
 
     Raises
     ------
@@ -210,6 +242,7 @@ class ProfileStrategy(Strategy):
         server_momentum: float = 0.0,
         model_version: str | None = None,
         publisher: ModelPublisher | None = None,
+        guard: GuardSettings | None = None,
     ) -> None:
         if min_nodes < 1:
             raise ValueError("min_nodes must be at least 1")
@@ -224,6 +257,7 @@ class ProfileStrategy(Strategy):
         self.server_momentum = server_momentum
         self.model_version = model_version
         self.publisher = publisher
+        self.guard = guard
         self._start_version = model_version
         self._published_round: int | None = None
         self.rounds: list[RoundSummary] = []
@@ -275,14 +309,20 @@ class ProfileStrategy(Strategy):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Capture each edge's reply, delegate, then apply server momentum."""
+        """Capture each edge's reply, bound the updates, delegate, then apply momentum."""
         materialised = list(replies)
-        rows = edge_rows(materialised)  # before the inner strategy sees (or clips) them
+        rows = edge_rows(materialised)  # before the guard and inner strategy change them
+        notes: list[GuardNote] = []
+        if self.guard is not None and self._global is not None:
+            materialised, notes = guard_replies(materialised, self._global, self.guard)
+            _annotate(rows, notes)
         arrays, metrics = self.strategy.aggregate_train(server_round, materialised)
         if arrays is not None:
             arrays = self._server_step(arrays)
             self.result.arrays = arrays
         values = _float_metrics(metrics)
+        if self.guard is not None and metrics is not None:
+            values.update(_guard_counts(notes))
         central = self.central_privacy()
         if central is not None:
             values[METRIC_CENTRAL_EPSILON], values[METRIC_CENTRAL_DELTA] = central

@@ -25,6 +25,7 @@ from client.scoring import model_quality
 from client.store import EdgeStore
 from consent import ConsentStatus
 from models import EDGE_INFO_KEY, METRICS_KEY, RunConfig, initial_weights
+from models.quality import QUALITY_KEYS
 from models.sequences import is_holdout
 from privacy import compute_epsilon
 
@@ -38,7 +39,7 @@ from .training_factories import (
     train_content,
 )
 
-TRAIN_METRICS = {
+TRAIN_METRICS = set(QUALITY_KEYS) | {
     "num-examples",
     "examples-trained",
     "train-loss",

@@ -307,3 +307,31 @@ def test_edge_app_when_help_then_lists_commands() -> None:
     assert code == 0
     for command in ("init", "ingest", "profile", "sync", "status"):
         assert command in out
+
+
+def test_ingest_reports_data_quality_against_the_edges_own_history(
+    tmp_path: Path, fake_detector: None
+) -> None:
+    _init(tmp_path / "edge")
+    edge = str(tmp_path / "edge")
+    full = write_jsonl(tmp_path / "full.jsonl", [event_line(f"e{i}") for i in range(40)])
+    first = json.loads(_invoke("ingest", str(full), "--edge-dir", edge, "--json")[1])
+    assert first["quality"]["volume_ratio"] is None  # no history yet
+    assert first["quality"]["rejection_rate"] == 0.0
+
+    # A broken export: a trickle of lines, most of them violating the schema.
+    broken = [event_line("b1"), *(event_line(f"x{i}", phone="12ab") for i in range(5))]
+    code, out, _ = _invoke(
+        "ingest", str(write_jsonl(tmp_path / "broken.jsonl", broken)), "--edge-dir", edge, "--json"
+    )
+    quality = json.loads(out)["quality"]
+    assert code == 3
+    assert quality["volume_ratio"] == pytest.approx(1 / 40)
+    kinds = [f.split(":")[0] for f in quality["flags"]]
+    assert kinds[:2] == ["schema violations", "volume drop"]
+    assert set(kinds) <= {"schema violations", "volume drop", "stale source"}  # fixed-date events
+    assert PHONE not in out
+
+    # The same export again: everything is a duplicate; the table output names it.
+    code, out, _ = _invoke("ingest", str(full), "--edge-dir", edge)
+    assert code == 0 and "data quality: duplicated export: 100%" in out

@@ -61,3 +61,35 @@ def test_run_config_is_frozen() -> None:
 
     with pytest.raises(ValueError):
         config.seed = 3  # type: ignore[misc]
+
+
+def test_secure_aggregation_resolves_robust_to_fedavg() -> None:
+    config = parse_run_config({"secure-aggregation": True, "min-nodes": 3})
+
+    assert config.aggregation_rule == "fedavg"
+    assert parse_run_config({"min-nodes": 3}).aggregation_rule == "trimmed-mean"
+    assert (config.secagg_shares, config.secagg_threshold) == (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"aggregation": "median"}, "aggregation 'median' cannot run with secure-aggregation"),
+        ({"aggregation": "bulyan", "min-nodes": 7}, "use aggregation 'robust' or 'fedavg'"),
+        ({"secagg-shares": 3, "secagg-threshold": 3}, "below secagg-shares"),
+        ({"secagg-shares": 7, "secagg-threshold": 3}, "more than half"),
+        ({"secagg-threshold": 4, "min-nodes": 3}, "raise min-nodes"),
+        ({"secagg-shares": 2, "secagg-threshold": 2}, "secagg_shares"),
+    ],
+)
+def test_secure_aggregation_inconsistent_settings_refused(
+    values: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_run_config({"secure-aggregation": True, "min-nodes": 3, **values})
+
+
+def test_secagg_settings_unchecked_while_secure_aggregation_is_off() -> None:
+    config = parse_run_config({"aggregation": "median", "secagg-threshold": 9})
+
+    assert not config.secure_aggregation and config.aggregation_rule == "median"

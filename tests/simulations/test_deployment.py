@@ -3,7 +3,9 @@
 The slow tests start ``flower-superlink`` (TLS, ``--enable-supernode-auth``), register two
 SuperNode keys, start two ``flower-supernode`` processes on edge directories, run one round
 with ``flwr run`` and check the run recorded in the server database; an unregistered key is
-refused. Every process is stopped by PID (terminate, wait, kill), with its descendants.
+refused. The same round runs once more under SecAgg+ secure aggregation
+(``secure-aggregation=true``). Every process is stopped by PID (terminate, wait, kill),
+with its descendants.
 """
 
 from __future__ import annotations
@@ -461,18 +463,36 @@ def _online(link: Link) -> int:
     return sum(node["status"] == "online" for node in nodes)
 
 
+#: Public keys registered with the module's SuperLink (tests share it; register once).
+_REGISTERED: set[Path] = set()
+
+
 @pytest.mark.slow
-def test_deployment_two_supernodes_tls_auth_one_round_recorded_completed(link: Link) -> None:
+@pytest.mark.parametrize(
+    "extra_config",
+    [
+        pytest.param("", id="plain"),
+        # SecAgg+ with two edges: 3 shares (every edge a neighbour), threshold 2.
+        pytest.param(
+            " secure-aggregation=true secagg-shares=3 secagg-threshold=2", id="secure-aggregation"
+        ),
+    ],
+)
+def test_deployment_two_supernodes_tls_auth_one_round_recorded_completed(
+    link: Link, extra_config: str
+) -> None:
     # Prepare: two edges, their keys registered, their SuperNodes online.
+    label = "secagg" if extra_config else "plain"
     edges = {}
     for seed, name in enumerate(("desk", "web")):
-        edges[name] = link.work / "edges" / name
+        edges[name] = link.work / f"edges-{label}" / name
         make_edge(edges[name], subjects=30, name=f"{name}-1", channel=name, seed=seed)
-        assert "registered" in link.flwr(
-            "supernode", "register", str(link.pki / "supernodes" / f"{name}.pub"), "tls"
-        )
+        public = link.pki / "supernodes" / f"{name}.pub"
+        if public not in _REGISTERED:
+            assert "registered" in link.flwr("supernode", "register", str(public), "tls")
+            _REGISTERED.add(public)
     nodes = [link.supernode(n, edge_dir=d, channel=n, toml=n == "web") for n, d in edges.items()]
-    db = link.work / "runs.sqlite"
+    db = link.work / f"runs-{label}.sqlite"
     try:
         deadline = time.monotonic() + 60
         while _online(link) < 2:
@@ -486,14 +506,14 @@ def test_deployment_two_supernodes_tls_auth_one_round_recorded_completed(link: L
             str(REPO),
             "tls",
             "--run-config",
-            f"num-server-rounds=1 min-nodes=2 database-url='sqlite:///{db}'",
+            f"num-server-rounds=1 min-nodes=2 database-url='sqlite:///{db}'{extra_config}",
             "--stream",
             timeout=360,  # 78-130 s on an idle 2-core machine; CI may be busier
         )
 
         # Assert: Flower and the server database both say completed, with both edges.
         runs = json.loads(link.flwr("ls", "tls", "--format", "json"))["runs"]
-        assert [r["status"] for r in runs] == ["finished:completed"]
+        assert runs and {r["status"] for r in runs} == {"finished:completed"}
         with sqlite3.connect(db) as conn:
             recorded = conn.execute("SELECT status, num_rounds FROM training_run").fetchall()
             rounds = conn.execute("SELECT phase, edges_json FROM training_round").fetchall()

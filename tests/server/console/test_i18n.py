@@ -20,7 +20,7 @@ def _used_keys() -> set[str]:
     for path in [*CONSOLE.glob("templates/*.html"), *CONSOLE.glob("*.py")]:
         keys |= set(_KEY.findall(path.read_text(encoding="utf-8")))
     # Keys built from data in templates: quality states and error pages.
-    keys |= {f"overview.quality.{q}" for q in ("ok", "stale", "never")}
+    keys |= {f"overview.quality.{q}" for q in ("ok", "stale", "never", "flagged", "excluded")}
     keys |= {"error.forbidden", "error.csrf", "error.not_found", "error.conflict"}
     keys |= {f"state.{s.value}" for s in RequestState}
     keys |= {f"type.{k.value}" for k in RequestType}

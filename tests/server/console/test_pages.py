@@ -309,3 +309,33 @@ def test_consent_receipts_download_signed_from_a_lookup(
     verify_signed(json.loads(download.text))
     other = links[0].replace(subjects[1], subjects[0])  # that receipt is not the other subject's
     assert console.get(other).status_code == 404
+
+
+def test_overview_shows_an_edge_the_last_training_round_excluded_for_its_data(
+    console: TestClient, officer_a: str, edge: EdgeCredential, memory_engine: Engine,
+    fake_clock: FakeClock,
+) -> None:
+    from datetime import UTC, datetime
+
+    from server.crud.training import record_round, start_run
+
+    seed_consents(console, edge.token, 2)
+    drift = "drift: feature drift PSI 0.83 > 0.25"
+    broken = {"edge": "web-1", "channel": "web", "robust": [
+        {"action": "flagged", "reason": drift},
+        {"action": "excluded", "reason": f"data quality ({drift})"},
+    ]}  # fmt: skip
+    with Session(memory_engine) as session:
+        run = start_run(session=session, model="behaviour", config={}, num_rounds=2,
+                        started_at=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+        record_round(session=session, run_id=run, server_round=1, phase="train",
+                     metrics={}, edges=[broken])  # fmt: skip
+    logged_in(console, officer_a)
+    page = console.get("/console/").text
+    assert "excluded from the last training round" in page and "PSI 0.83" in page
+    # Repaired: the next round judged nothing, and the flag clears.
+    with Session(memory_engine) as session:
+        record_round(session=session, run_id=run, server_round=2, phase="train",
+                     metrics={}, edges=[{"edge": "web-1", "channel": "web"}])  # fmt: skip
+    page = console.get("/console/?lang=zh").text
+    assert "上一轮训练中被排除" not in page and "PSI 0.83" not in page

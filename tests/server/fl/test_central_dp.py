@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.exception import PrivacyBudgetExhausted
-from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
+from flwr.serverapp.strategy import (
+    DifferentialPrivacyClientSideFixedClipping,
+    FedAvg,
+    FedTrimmedAvg,
+    MultiKrum,
+)
 
 from models import RunConfig
 from privacy import compute_epsilon
@@ -41,11 +46,19 @@ def _reply(request: Message, *, weight: float = 1.0, value: float = 0.1) -> Mess
 
 
 @pytest.mark.parametrize("mode", ["local", "off"])
-def test_build_strategy_without_central_dp_is_plain_fedavg(mode: str) -> None:
-    strategy = build_strategy(_config(dp_mode=mode, min_nodes=3), grid=_grid(3))
+def test_build_strategy_without_central_dp_is_the_chosen_rule(mode: str) -> None:
+    default = build_strategy(_config(dp_mode=mode, min_nodes=3), grid=_grid(3))
+    plain = build_strategy(_config(dp_mode=mode, min_nodes=3, aggregation="fedavg"), grid=_grid(3))
+    krum = build_strategy(
+        _config(dp_mode=mode, min_nodes=5, aggregation="multikrum", tolerated_edges=1),
+        grid=_grid(5),
+    )
 
-    assert type(strategy) is FedAvg
-    assert (strategy.min_train_nodes, strategy.weighted_by_key) == (3, "num-examples")
+    assert type(default) is FedTrimmedAvg and default.beta == 0.2
+    assert type(plain) is FedAvg
+    assert (plain.min_train_nodes, plain.weighted_by_key) == (3, "num-examples")
+    assert type(krum) is MultiKrum
+    assert (krum.num_malicious_nodes, krum.num_nodes_to_select) == (1, 4)
 
 
 @pytest.mark.parametrize("mode", ["central", "both"])
