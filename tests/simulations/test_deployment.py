@@ -413,8 +413,10 @@ class Link:
         return _flwr(list(args), env=self.cli_env, cwd=self.work, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
+    """A SuperLink of its own per test: SuperNodes of an earlier test (same keys) may still
+    be listed on a shared one, and SecAgg+ would wait for them."""
     work = tmp_path_factory.mktemp("deployment")
     pki = work / "pki"
     generate_credentials(out_dir=pki, supernodes=["desk", "web", "rogue"])
@@ -463,7 +465,7 @@ def _online(link: Link) -> int:
     return sum(node["status"] == "online" for node in nodes)
 
 
-#: Public keys registered with the module's SuperLink (tests share it; register once).
+#: Public keys registered with a test's SuperLink (each test has its own PKI directory).
 _REGISTERED: set[Path] = set()
 
 
@@ -508,7 +510,7 @@ def test_deployment_two_supernodes_tls_auth_one_round_recorded_completed(
             "--run-config",
             f"num-server-rounds=1 min-nodes=2 database-url='sqlite:///{db}'{extra_config}",
             "--stream",
-            timeout=360,  # 78-130 s on an idle 2-core machine; CI may be busier
+            timeout=600,  # 78-200 s on a 2-core machine (SecAgg+ adds 3 round trips)
         )
 
         # Assert: Flower and the server database both say completed, with both edges.
