@@ -6,21 +6,19 @@ config is read; these mods read it and decide per message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flwr.app import Context, Message
 from flwr.clientapp.mod import fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable, Mod
 
 from models import parse_run_config
-
-#: A ClientApp handler as mods see it.
-ClientAppCallable = Callable[[Message, Context], Message]
 
 
 def central_clipping_mod(
     overrides: Mapping[str, Any],
-) -> Callable[[Message, Context, ClientAppCallable], Message]:
+) -> Mod:
     """Return the train-handler mod that clips updates when the run uses central DP.
 
     Mods are fixed when the app is built, the DP mode only when a message's run config is

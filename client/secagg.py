@@ -26,12 +26,13 @@ update in clear when the run promised secure aggregation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from flwr.app import Context, Error, Message, MessageType, RecordDict
 from flwr.client.mod import secaggplus_mod
+from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 from flwr.compat.common import recorddict_compat
@@ -39,11 +40,6 @@ from flwr.compat.common import recorddict_compat
 from models import ERROR_BAD_CONFIG, METRIC_NUM_EXAMPLES, parse_run_config
 
 logger = logging.getLogger(__name__)
-
-#: A ClientApp handler as mods see it.
-ClientAppCallable = Callable[[Message, Context], Message]
-#: A Flower mod.
-ModCallable = Callable[[Message, Context, ClientAppCallable], Message]
 
 
 class SecAggRefusal(Exception):
@@ -100,7 +96,7 @@ def _bridge(msg: Message, context: Context, call_next: ClientAppCallable) -> Mes
     return reply  # secaggplus_mod empties every ArrayRecord before it leaves the edge
 
 
-def secure_aggregation_mod(overrides: Mapping[str, Any]) -> ModCallable:
+def secure_aggregation_mod(overrides: Mapping[str, Any]) -> Mod:
     """Return the train-handler mod that runs SecAgg+ when the server asks for it.
 
     Mods are fixed when the app is built; the mod decides per message. A SecAgg+ message
